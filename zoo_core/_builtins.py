@@ -1,0 +1,157 @@
+"""The core's own registrations, made through the same hooks as any plugin (owner ``zoo_core``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .info import Paper
+from .plugins import hookimpl
+
+SPIKINGJELLY = Paper(
+    title="SpikingJelly: An open-source machine learning infrastructure platform for spike-based intelligence",
+    authors=[
+        "Fang, Wei",
+        "Chen, Yanqi",
+        "Ding, Jianhao",
+        "Yu, Zhaofei",
+        "Masquelier, Timothée",
+        "Chen, Ding",
+        "Huang, Liwei",
+        "Zhou, Huihui",
+        "Li, Guoqi",
+        "Tian, Yonghong",
+    ],
+    venue="Science Advances",
+    year=2023,
+    url="https://doi.org/10.1126/sciadv.adi1480",
+)
+PLIF_PAPER = Paper(
+    title="Incorporating Learnable Membrane Time Constant to Enhance Learning of Spiking Neural Networks",
+    authors=[
+        "Fang, Wei",
+        "Yu, Zhaofei",
+        "Chen, Yanqi",
+        "Masquelier, Timothée",
+        "Huang, Tiejun",
+        "Tian, Yonghong",
+    ],
+    venue="ICCV",
+    year=2021,
+    url="https://arxiv.org/abs/2007.05785",
+)
+SURROGATE_PAPER = Paper(
+    title="Surrogate Gradient Learning in Spiking Neural Networks",
+    authors=["Neftci, Emre O.", "Mostafa, Hesham", "Zenke, Friedemann"],
+    venue="IEEE Signal Processing Magazine",
+    year=2019,
+    url="https://arxiv.org/abs/1901.09948",
+)
+BPTT_PAPER = Paper(
+    title="Spatio-Temporal Backpropagation for Training High-Performance Spiking Neural Networks",
+    authors=["Wu, Yujie", "Deng, Lei", "Li, Guoqi", "Zhu, Jun", "Shi, Luping"],
+    venue="Frontiers in Neuroscience",
+    year=2018,
+    url="https://arxiv.org/abs/1706.02609",
+)
+
+_LIF_COMMON = {"v_threshold": 1.0, "v_reset": 0.0, "detach_reset": False, "surrogate": "atan", "alpha": None}
+
+
+@hookimpl
+def register_surrogates(register: Any) -> None:
+    from .neurons.surrogate import SURROGATES
+
+    for name, cls in SURROGATES.items():
+        register(name, cls, paper=SURROGATE_PAPER, defaults={"alpha": cls.default_alpha})
+
+
+@hookimpl
+def register_neurons(register: Any) -> None:
+    from .neurons.lif import IF, LIF, PLIF
+
+    register("if", IF, paper=SPIKINGJELLY, defaults=dict(_LIF_COMMON))
+    register("lif", LIF, paper=SPIKINGJELLY, defaults={"tau": 2.0, "decay_input": True, **_LIF_COMMON})
+    register("plif", PLIF, paper=PLIF_PAPER, defaults={"init_tau": 2.0, "decay_input": True, **_LIF_COMMON})
+
+
+@hookimpl
+def register_kernels(register: Any) -> None:
+    from .kernels import lif_compiled, lif_triton
+    from .kernels.lif import lif_multistep_reference
+
+    register(
+        "lif_multistep",
+        "reference",
+        lif_multistep_reference,
+        reference=True,
+        description="IF/LIF/PLIF multi-step loop in plain PyTorch (defines the semantics)",
+    )
+    register(
+        "lif_multistep",
+        "compiled",
+        lif_compiled.lif_multistep_compiled,
+        devices=("cpu",),
+        priority=10,
+        supports=lif_compiled.supports,
+        available=lif_compiled.available,
+        prefer=lif_compiled.prefer,
+        description="torch.compile'd loop over x.unbind(0), compiled once per shape; large CPU tensors",
+    )
+    register(
+        "lif_multistep",
+        "triton",
+        lif_triton.lif_multistep_triton,
+        devices=("cuda", "cpu"),
+        priority=20,
+        supports=lif_triton.supports,
+        available=lif_triton.available,
+        description="fused Triton forward+backward over T (CUDA; CPU only under TRITON_INTERPRET=1)",
+    )
+
+
+@hookimpl
+def register_models(register: Any) -> None:
+    from .models.spiking_cnn import SpikingCNN
+
+    register(
+        "spiking_cnn",
+        SpikingCNN,
+        family="spiking_cnn",
+        task="image-classification",
+        defaults={
+            "num_classes": 10,
+            "in_chans": 1,
+            "img_size": 8,
+            "T": 4,
+            "channels": [16, 32],
+            "neuron": "lif",
+            "neuron_kwargs": {},
+        },
+        description="Small convolutional SNN for 1- or 3-channel images with any registered neuron",
+    )
+
+
+@hookimpl
+def register_learning_rules(register: Any) -> None:
+    from .learning import BPTT
+
+    register(
+        "bptt",
+        BPTT,
+        paper=BPTT_PAPER,
+        category="training",
+        defaults={"label_smoothing": 0.0, "grad_clip": None},
+    )
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    from .datasets import digits
+
+    register(
+        "digits",
+        digits,
+        defaults={"split": "train", "test_fraction": 0.2, "seed": 0},
+        task="image-classification",
+        description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline)",
+    )

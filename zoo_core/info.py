@@ -1,0 +1,210 @@
+"""Metadata carried by every registry entry (pydantic models).
+
+A registered model, neuron, surrogate, learning rule, kernel or dataset answers three questions: who owns it
+(``plugin``), where it comes from (``paper``) and how it is used by default (``defaults``). Models also declare
+their ``task`` and an :class:`IOSpec`, which is what the conformance kit (:mod:`zoo_core.testing`) reads to build
+inputs and check outputs for tasks other than image classification.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Tasks the core knows how to check generically. A plugin may declare another task string; the kit then runs
+#: the task-independent checks on the declared I/O spec.
+KNOWN_TASKS = (
+    "image-classification",
+    "video-prediction",
+    "image-reconstruction",
+    "retina-encoding",
+    "text-attribution",
+    "neuron-demo",
+)
+
+
+class Paper(BaseModel):
+    """The publication a component comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    authors: list[str] = Field(default_factory=list)
+    venue: str = ""
+    year: int | None = None
+    url: str | None = None
+    bibtex: str | None = None
+
+    def short(self) -> str:
+        who = (
+            self.authors[0].split(",")[0] + (" et al." if len(self.authors) > 1 else "")
+            if self.authors
+            else ""
+        )
+        where = ", ".join(str(p) for p in (self.venue, self.year) if p)
+        return f"{self.title}" + (f" ({who}, {where})" if who or where else "")
+
+
+#: Used for components the core ships that do not come from one paper.
+ZOO_CORE_PAPER = Paper(
+    title="zoo-core built-in", authors=["zoo-core developers"], venue="zoo-core", year=2026
+)
+
+
+class TensorSpec(BaseModel):
+    """One tensor of a model's interface.
+
+    ``shape`` lists dimensions: an ``int`` is fixed; a string is symbolic. ``"B"`` is the batch, ``"T"`` the
+    number of time steps (read from the model's ``T`` argument); any other string names a constructor argument
+    (``"in_chans"``, ``"img_size"``, ``"num_classes"``...) whose value is the size. ``kind`` says what values the
+    tensor holds: ``real`` (any float), ``unit`` (floats in [0, 1], e.g. images), ``binary`` (0/1 spikes).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    shape: tuple[int | str, ...]
+    kind: Literal["real", "unit", "binary"] = "real"
+    description: str = ""
+
+    def resolve(self, config: dict[str, Any], batch: int = 2) -> tuple[int, ...]:
+        """Concrete shape for a model built with ``config`` and a batch of ``batch``."""
+        out = []
+        for d in self.shape:
+            if isinstance(d, int):
+                out.append(d)
+            elif d == "B":
+                out.append(batch)
+            else:
+                if d not in config:
+                    raise KeyError(
+                        f"tensor spec {self.name!r}: dimension {d!r} is not an argument of the model"
+                    )
+                v = config[d]
+                out.append(int(v[0] if isinstance(v, list | tuple) else v))
+        return tuple(out)
+
+
+class IOSpec(BaseModel):
+    """A model's inputs (alternatives: each is one accepted input tensor) and its output."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: tuple[TensorSpec, ...]
+    output: TensorSpec
+    description: str = ""
+
+
+def classification_io(time_dim_input: bool = True) -> IOSpec:
+    """The I/O spec of an image classifier: static ``[B,C,H,W]`` and event ``[T,B,C,H,W]`` in, logits out."""
+    inputs = [TensorSpec(name="image", shape=("B", "in_chans", "img_size", "img_size"), kind="unit")]
+    if time_dim_input:
+        inputs.append(
+            TensorSpec(name="frames", shape=("T", "B", "in_chans", "img_size", "img_size"), kind="unit")
+        )
+    return IOSpec(
+        inputs=tuple(inputs),
+        output=TensorSpec(name="logits", shape=("B", "num_classes")),
+        description="static images are repeated T times inside; logits are the mean over T",
+    )
+
+
+class WeightInfo(BaseModel):
+    """A published weight set (a tag after the model name, e.g. ``.digits_t4``)."""
+
+    tag: str
+    source: str = Field(
+        description="'hf://owner/repo' or a local folder path (relative paths: to the repo root)"
+    )
+    revision: str | None = None
+    sha256: dict[str, str] = Field(default_factory=dict, description="file name -> sha256 hex digest")
+    dataset: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, description="constructor arguments of the weights")
+
+
+class EntryInfo(BaseModel):
+    """Metadata common to every registry entry."""
+
+    name: str
+    kind: str
+    plugin: str = Field(
+        description="owner: the plugin name, 'zoo_core', or the module of an in-process register"
+    )
+    paper: Paper = ZOO_CORE_PAPER
+    defaults: dict[str, Any] = Field(default_factory=dict, description="defaults of the paper's main setting")
+    description: str = ""
+
+
+class ModelInfo(EntryInfo):
+    kind: str = "model"
+    family: str = ""
+    task: str = "image-classification"
+    io: IOSpec = Field(default_factory=classification_io)
+    weights: dict[str, WeightInfo] = Field(default_factory=dict)
+    #: overrides that make a CPU-sized instance for the conformance kit (e.g. a smaller img_size)
+    test_config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("task")
+    @classmethod
+    def _task_non_empty(cls, v: str) -> str:
+        if not v:
+            raise ValueError("task must be a non-empty string such as 'image-classification'")
+        return v
+
+    @property
+    def weight_tags(self) -> list[str]:
+        return sorted(self.weights)
+
+
+class NeuronInfo(EntryInfo):
+    kind: str = "neuron"
+
+
+class SurrogateInfo(EntryInfo):
+    kind: str = "surrogate"
+
+
+class LearningRuleInfo(EntryInfo):
+    kind: str = "learning_rule"
+    category: Literal["training", "conversion", "regulariser", "other"] = "training"
+
+
+class KernelInfo(EntryInfo):
+    kind: str = "kernel"
+    op: str
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    priority: int = 0
+    is_reference: bool = False
+
+
+class DatasetInfo(EntryInfo):
+    kind: str = "dataset"
+    task: str = "image-classification"
+
+
+class PluginInfo(BaseModel):
+    """One discovered plugin and how its loading went."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    module: str | None = None
+    api_version: str | None = None
+    status: str = "ok"
+    registered: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+INFO_CLASSES: dict[str, type[EntryInfo]] = {
+    "model": ModelInfo,
+    "neuron": NeuronInfo,
+    "surrogate": SurrogateInfo,
+    "learning_rule": LearningRuleInfo,
+    "kernel": KernelInfo,
+    "dataset": DatasetInfo,
+}

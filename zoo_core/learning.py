@@ -1,0 +1,91 @@
+"""Learning-rule contract.
+
+A learning rule is how a model gets its weights: a training algorithm (surrogate-gradient BPTT, online
+learning), a conversion (ANN -> SNN) or a regulariser added to a training step. Rules are registered by name
+(``zoo.create_learning_rule("bptt")``) and share this small interface so the training tool can drive any of them.
+
+* :class:`TrainingRule` -- ``prepare(model)`` once, then ``training_step(model, batch, optimizer)`` per batch,
+  returning a dict of Python floats (at least ``loss``).
+* :class:`ConversionRule` -- ``convert(ann, calibration=None)`` returns a new SNN and fills ``record`` with
+  what it did (layers replaced, thresholds chosen, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class LearningRule:
+    """Base class of every learning rule."""
+
+    category: str = "other"
+
+    def __init__(self) -> None:
+        self.record: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if k != 'record')})"
+
+
+class TrainingRule(LearningRule):
+    """A training algorithm: ``prepare`` once, then ``training_step`` per batch."""
+
+    category = "training"
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Adapt ``model`` before training (default: unchanged)."""
+        return model
+
+    def training_step(
+        self, model: nn.Module, batch: tuple[Tensor, Tensor], optimizer: torch.optim.Optimizer
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class ConversionRule(LearningRule):
+    """An ANN-to-SNN conversion: ``convert(ann, calibration)`` returns the SNN."""
+
+    category = "conversion"
+
+    def convert(self, ann: nn.Module, calibration: Iterable[Any] | None = None) -> nn.Module:
+        raise NotImplementedError
+
+
+class BPTT(TrainingRule):
+    r"""Surrogate-gradient backpropagation through time.
+
+    One step: logits :math:`\bar y = \frac{1}{T}\sum_t y_t` (the model's readout),
+    :math:`\mathcal{L} = \mathrm{CE}(\bar y, y)` (with optional label smoothing), gradients through the
+    unrolled time steps with the neurons' surrogate derivatives, one optimizer step.
+
+    Args:
+        label_smoothing: cross-entropy label smoothing.
+        grad_clip: clip the global gradient norm to this value (``None``: no clipping).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, grad_clip: float | None = None):
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"bptt: label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = label_smoothing
+        self.grad_clip = grad_clip
+
+    def training_step(
+        self, model: nn.Module, batch: tuple[Tensor, Tensor], optimizer: torch.optim.Optimizer
+    ) -> dict[str, float]:
+        x, y = batch
+        model.train()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+        optimizer.step()
+        acc = (logits.detach().argmax(-1) == y).float().mean()
+        return {"loss": float(loss.detach()), "acc": float(acc)}

@@ -1,0 +1,76 @@
+"""``spiking_cnn``: the core's small reference classifier.
+
+A plain convolutional SNN for 1- or 3-channel images that takes any registered neuron by name. The demo
+weights, the neuron benchmark and the tests use it. Layer order, per stage ``i``::
+
+    [T,B,C,H,W] -> Conv3x3(C_{i-1} -> C_i, no bias) -> BN (over T*B) -> neuron -> AvgPool 2x2
+    ... -> AdaptiveAvgPool(2) -> flatten -> Linear(4 C_last -> num_classes) -> mean over T
+
+A static image ``[B,C,H,W]`` is repeated ``T`` times (direct coding); ``[T,B,C,H,W]`` frames are used as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..layers import StepWise, check_time_steps, encode_image_input
+
+
+class SpikingCNN(nn.Module):
+    """Small convolutional SNN.
+
+    Args:
+        num_classes: number of output classes.
+        in_chans: input channels (1 or 3; any positive number works).
+        img_size: input height/width (informational: the head pools to 2x2, so any size >= 4 works).
+        T: time steps a static image is repeated for.
+        channels: output channels of each conv stage.
+        neuron: registered neuron name (``zoo.list_neurons()``).
+        neuron_kwargs: arguments of that neuron (e.g. ``{"tau": 2.0}``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        img_size: int = 8,
+        T: int = 4,
+        channels: tuple[int, ...] | list[int] = (16, 32),
+        neuron: str = "lif",
+        neuron_kwargs: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        from ..api import create_neuron
+
+        self.T = check_time_steps(T, "spiking_cnn")
+        for arg, v in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"spiking_cnn: {arg} must be a positive integer, got {v!r}")
+        if not channels or any(int(c) < 1 for c in channels):
+            raise ValueError(
+                f"spiking_cnn: channels must be a non-empty list of positive ints, got {channels!r}"
+            )
+        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, img_size
+        layers: list[nn.Module] = []
+        c_in = in_chans
+        for c in channels:
+            layers += [
+                StepWise(nn.Conv2d(c_in, int(c), 3, padding=1, bias=False), nn.BatchNorm2d(int(c))),
+                create_neuron(neuron, **(neuron_kwargs or {})),
+                StepWise(nn.AvgPool2d(2, ceil_mode=True)),
+            ]
+            c_in = int(c)
+        self.features = nn.Sequential(*layers)
+        self.pool = StepWise(nn.AdaptiveAvgPool2d(2), nn.Flatten(1))
+        self.head = StepWise(nn.Linear(4 * c_in, num_classes))
+
+    def forward_steps(self, x: Tensor) -> Tensor:
+        """Per-step logits ``[T, B, num_classes]``."""
+        x = encode_image_input(x, self.T, self.in_chans, "spiking_cnn")
+        return self.head(self.pool(self.features(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``[B, num_classes]``: the mean over T of :meth:`forward_steps`."""
+        return self.forward_steps(x).mean(0)

@@ -1,0 +1,168 @@
+"""Base class of multi-step spiking neurons, state handling and streaming.
+
+Neurons work on ``[T, B, ...]`` (time first). A neuron's *state* (membrane potential and any other memory) is
+explicit: :meth:`BaseNeuron.initial_state` builds it, :meth:`BaseNeuron.multi_step` advances it over a
+sequence. By default every forward call starts from rest, so forgetting a reset can never leak state between
+batches. Streaming, where state is carried across calls (e.g. one frame at a time), is opt-in:
+
+>>> with zoo.streaming(model):          # reset on entry and exit
+...     for frame in frames:            # frame: [1, B, ...] or use neuron.step(x_t) on [B, ...]
+...         out = model(frame)
+
+and gives the same result as one multi-step call on the whole sequence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..errors import InputError
+
+State = dict[str, Tensor]
+
+
+def check_sequence(x: Tensor, who: str, min_dims: int = 2) -> None:
+    """Raise :class:`InputError` unless ``x`` is a floating ``[T, B, ...]`` tensor with ``T >= 1``."""
+    if not isinstance(x, Tensor):
+        raise InputError(f"{who}: expected a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+    if x.dim() < min_dims:
+        raise InputError(
+            f"{who}: expected a multi-step tensor [T, B, ...] with at least {min_dims} dimensions, "
+            f"got shape {tuple(x.shape)}; add a time dimension first (x.unsqueeze(0) for one step)"
+        )
+    if x.shape[0] < 1:
+        raise InputError(f"{who}: the time dimension T (dim 0) must be >= 1, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise InputError(f"{who}: expected a floating-point tensor (float16/32/64, bfloat16), got {x.dtype}")
+
+
+class BaseNeuron(nn.Module):
+    """A multi-step spiking neuron.
+
+    Subclasses implement :meth:`initial_state` and :meth:`multi_step`. ``forward`` validates the input, starts
+    from rest (or, in streaming mode, from the stored state) and returns the spikes ``[T, B, ...]``.
+
+    Attributes:
+        streaming: when ``True`` the state after a call is kept and the next call continues from it.
+            Set it with :func:`streaming` (a context manager) rather than by hand.
+        state: the stored state (streaming mode only; empty at rest).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streaming = False
+        self.state: State = {}
+
+    # -- to implement ------------------------------------------------------------------------------------
+    def initial_state(self, x_t: Tensor) -> State:
+        """The resting state for one time step shaped like ``x_t`` ([B, ...])."""
+        raise NotImplementedError
+
+    def multi_step(self, x_seq: Tensor, state: State) -> tuple[Tensor, State]:
+        """Advance ``state`` over ``x_seq`` ([T, B, ...]); return ``(output [T, B, ...], final state)``."""
+        raise NotImplementedError
+
+    # -- provided ------------------------------------------------------------------------------------------
+    def forward(self, x_seq: Tensor) -> Tensor:
+        check_sequence(x_seq, type(self).__name__)
+        if self.streaming and self.state:
+            state = self.state
+            for name, s in state.items():
+                if s.shape != x_seq.shape[1:]:
+                    raise InputError(
+                        f"{type(self).__name__}: streaming state {name!r} has shape {tuple(s.shape)} but this "
+                        f"step's input has shape {tuple(x_seq.shape[1:])}; call zoo.reset(model) between sequences"
+                    )
+        else:
+            state = self.initial_state(x_seq[0])
+        out, state = self.multi_step(x_seq, state)
+        if self.streaming:
+            self.state = state
+        return out
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """One time step ``[B, ...] -> [B, ...]`` carrying state across calls (turns streaming on)."""
+        self.streaming = True
+        return self.forward(x_t.unsqueeze(0))[0]
+
+    def reset(self) -> None:
+        """Forget the stored state (back to rest)."""
+        self.state = {}
+
+    def detach_state(self) -> None:
+        """Cut the autograd history of the stored state (truncated BPTT while streaming)."""
+        self.state = {k: v.detach() for k, v in self.state.items()}
+
+
+def _stateful_modules(module: nn.Module) -> Iterator[nn.Module]:
+    for m in module.modules():
+        if isinstance(m, BaseNeuron) or callable(getattr(m, "reset_state", None)):
+            yield m
+
+
+def reset(module: nn.Module) -> nn.Module:
+    """Clear every neuron state in a module tree (``BaseNeuron`` and any module with ``reset_state()``)."""
+    for m in _stateful_modules(module):
+        if isinstance(m, BaseNeuron):
+            m.reset()
+        else:
+            m.reset_state()
+    return module
+
+
+def detach_state(module: nn.Module) -> nn.Module:
+    """Detach the stored state of every neuron in a module tree from the autograd graph."""
+    for m in module.modules():
+        if isinstance(m, BaseNeuron):
+            m.detach_state()
+    return module
+
+
+@contextlib.contextmanager
+def streaming(module: nn.Module) -> Iterator[nn.Module]:
+    """Carry neuron state across calls inside the block; reset on entry and on exit."""
+    neurons = [m for m in module.modules() if isinstance(m, BaseNeuron)]
+    before = [m.streaming for m in neurons]
+    reset(module)
+    for m in neurons:
+        m.streaming = True
+    try:
+        yield module
+    finally:
+        for m, b in zip(neurons, before):
+            m.streaming = b
+        reset(module)
+
+
+def check_positive(name: str, value: Any, who: str, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{who}: {name} must be a positive finite number, got {value!r}")
+
+
+def resolve_surrogate(surrogate: Any, alpha: float | None, who: str) -> nn.Module:
+    """A surrogate module from a registered name, or the module itself."""
+    if isinstance(surrogate, nn.Module):
+        return surrogate
+    if isinstance(surrogate, str):
+        from ..api import create_surrogate
+
+        return create_surrogate(surrogate, **({} if alpha is None else {"alpha": alpha}))
+    raise TypeError(
+        f"{who}: surrogate must be a registered name (zoo.list_surrogates()) or a module, got "
+        f"{type(surrogate).__name__}"
+    )
+
+
+__all__ = ["BaseNeuron", "State", "check_sequence", "detach_state", "reset", "streaming"]

@@ -1,0 +1,120 @@
+"""Registries: the table of contents of the zoo.
+
+One :class:`Registry` per kind of component (models, neurons, surrogates, learning rules, kernels, datasets).
+An entry is a factory plus pydantic metadata (:mod:`zoo_core.info`) that records its owner. Registries are filled
+lazily: the first lookup loads the core's built-ins and every installed plugin (:mod:`zoo_core.plugins`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import RegistrationConflictError, UnknownNameError
+from .info import INFO_CLASSES, EntryInfo
+
+KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset")
+
+
+@dataclass
+class Entry:
+    factory: Callable[..., Any]
+    info: EntryInfo
+
+
+class Registry:
+    """Name -> :class:`Entry` for one kind of component."""
+
+    def __init__(self, kind: str):
+        if kind not in KINDS:
+            raise ValueError(f"unknown registry kind {kind!r}; expected one of {KINDS}")
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, factory: Callable[..., Any], owner: str, **meta: Any) -> EntryInfo:
+        """Register ``factory`` under ``name`` for ``owner``.
+
+        The same owner registering a name again replaces its entry (re-running a notebook cell); a different
+        owner is a :class:`RegistrationConflictError` naming both.
+        """
+        if not isinstance(name, str) or not name or name != name.strip() or "." in name:
+            raise ValueError(
+                f"invalid {self.kind} name {name!r}: use a non-empty lower_snake_case string without dots "
+                "(dots separate weight tags)"
+            )
+        if not callable(factory):
+            raise TypeError(
+                f"{self.kind} {name!r}: the factory must be callable, got {type(factory).__name__}"
+            )
+        old = self._entries.get(name)
+        if old is not None and old.info.plugin != owner:
+            raise RegistrationConflictError(
+                f"{self.kind} {name!r} is registered by both {old.info.plugin!r} and {owner!r}; "
+                f"one of them must rename it (or disable a plugin with ZOO_DISABLE_PLUGINS)"
+            )
+        info_cls = INFO_CLASSES[self.kind]
+        meta = dict(meta)
+        meta.setdefault("description", (getattr(factory, "__doc__", None) or "").strip().split("\n")[0])
+        info = info_cls(name=name, plugin=owner, **meta)
+        self._entries[name] = Entry(factory, info)
+        return info
+
+    def remove_owner(self, owner: str) -> None:
+        for name in [n for n, e in self._entries.items() if e.info.plugin == owner]:
+            del self._entries[name]
+
+    def remove(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, sorted(self._entries)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def snapshot(self) -> dict[str, Entry]:
+        return dict(self._entries)
+
+    def restore(self, snap: dict[str, Entry]) -> None:
+        self._entries = dict(snap)
+
+
+class Registries:
+    """All registries of one runtime, keyed by kind."""
+
+    def __init__(self) -> None:
+        self.by_kind = {k: Registry(k) for k in KINDS}
+        self.lock = threading.RLock()
+
+    def __getitem__(self, kind: str) -> Registry:
+        return self.by_kind[kind]
+
+    def snapshot(self) -> dict[str, dict[str, Entry]]:
+        return {k: r.snapshot() for k, r in self.by_kind.items()}
+
+    def restore(self, snap: dict[str, dict[str, Entry]]) -> None:
+        for k, s in snap.items():
+            self.by_kind[k].restore(s)
+
+    def owned_by(self, owner: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, r in self.by_kind.items():
+            names = [n for n, e in r.snapshot().items() if e.info.plugin == owner]
+            if names:
+                out[k] = sorted(names)
+        return out
