@@ -39,7 +39,7 @@ _LAZY = {
             "list_datasets",
             "create_dataset",
             "dataset_info",
-            "info",
+            "entry_info",
             "list_plugins",
             "register_model",
             "register_neuron",

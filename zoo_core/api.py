@@ -201,7 +201,7 @@ def dataset_info(name: str) -> DatasetInfo:
     return _reg("dataset").get(name).info  # type: ignore[return-value]
 
 
-def info(kind: str, name: str) -> EntryInfo:
+def entry_info(kind: str, name: str) -> EntryInfo:
     """Metadata of any registry entry."""
     return _reg(kind).get(name).info
 
