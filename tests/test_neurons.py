@@ -220,7 +220,7 @@ def test_streaming_state_shape_mismatch_is_explained():
     n = LIF()
     with zoo.streaming(n):
         n(torch.rand(2, 3, 4))
-        with pytest.raises(InputError, match="zoo.reset"):
+        with pytest.raises(InputError, match=r"zoo\.reset"):
             n(torch.rand(2, 5, 4))
 
 

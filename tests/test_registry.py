@@ -104,7 +104,7 @@ def test_digits_dataset_split_is_fixed_stratified_and_disjoint():
     assert len(train) + len(test) == 1797 and len(test) == 360
     x, y = train.tensors
     assert x.shape[1:] == (1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     assert set(y.tolist()) == set(range(10))
     assert torch.equal(zoo.create_dataset("digits").tensors[0], x)  # deterministic
     rows = {tuple(r.flatten().tolist()) for r in test.tensors[0]}
