@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Create (or update) the virtual environment .venv with zoo-core and every plugin under plugins/.
+#
+#   bash tools/setup_env.sh            # .venv in the repository root
+#   VENV=/tmp/zoo bash tools/setup_env.sh
+#
+# torch is pinned to 2.14.1 (with torchvision 0.29.1, which timm needs): on the project's machines pip takes
+# both from local disk. An unpinned torch would download a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "[setup] creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "[setup] torch==2.14.1 torchvision==0.29.1 (pinned)"
+$PIP install -q "torch==2.14.1" "torchvision==0.29.1" setuptools wheel
+editable=(-e ".[dev]")
+for p in plugins/*/; do
+    [ -f "$p/pyproject.toml" ] && editable+=(-e "$p")
+done
+echo "[setup] zoo-core and plugins: ${editable[*]}"
+$PIP install -q --no-build-isolation "${editable[@]}"
+echo "[setup] done: $("$VENV/bin/python" -c 'import zoo_core; print("zoo-core", zoo_core.__version__)')"
