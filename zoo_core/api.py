@@ -106,9 +106,9 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Mo
     model.zoo_name = base
     model.zoo_args = cfg
     if pretrained:
-        raise NotImplementedError(
-            f"{base}.{tag}: loading published weights is not available in this zoo-core version yet"
-        )
+        from .weights import load_tag
+
+        load_tag(model, base, tag)  # type: ignore[arg-type]
     return model
 
 

@@ -143,6 +143,8 @@ class ModelInfo(EntryInfo):
     task: str = "image-classification"
     io: IOSpec = Field(default_factory=classification_io)
     weights: dict[str, WeightInfo] = Field(default_factory=dict)
+    #: how raw data becomes the model input (recorded in config.json), e.g. {"range": [0, 1], "mean": ...}
+    preprocessing: dict[str, Any] = Field(default_factory=dict)
     #: overrides that make a CPU-sized instance for the conformance kit (e.g. a smaller img_size)
     test_config: dict[str, Any] = Field(default_factory=dict)
 

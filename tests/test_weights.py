@@ -1,0 +1,174 @@
+"""Weight folders: exact round trips, checksums, and a clear error for every kind of bad file."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import zoo_core as zoo
+from zoo_core.cards import parse_card
+from zoo_core.weights import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_official, sha256_file
+
+
+@pytest.fixture
+def trained(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.create_model(
+        "spiking_cnn", T=2, num_classes=4, neuron="plif", neuron_kwargs={"surrogate": "sigmoid"}
+    )
+    with torch.no_grad():  # make BN statistics non-trivial so the round trip covers buffers too
+        model.train()(torch.rand(16, 1, 8, 8))
+    folder = zoo.save_pretrained(
+        model.eval(), tmp_path / "w", tag="test_t2", extra_config={"metrics": {"accuracy": 0.5}}
+    )
+    return model, folder
+
+
+def _params_equal(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_round_trip_is_exact_and_config_complete(trained):
+    model, folder = trained
+    cfg = json.loads((folder / CONFIG_NAME).read_text())
+    assert (
+        cfg["model"] == "spiking_cnn"
+        and cfg["tag"] == "test_t2"
+        and cfg["T"] == 2
+        and cfg["num_classes"] == 4
+    )
+    assert cfg["args"]["neuron"] == "plif" and cfg["args"]["neuron_kwargs"] == {"surrogate": "sigmoid"}
+    assert cfg["zoo_core_version"] == zoo.__version__
+    assert cfg["files"][WEIGHTS_NAME] == sha256_file(folder / WEIGHTS_NAME)
+    loaded = zoo.load_pretrained(None, folder)
+    assert _params_equal(model, loaded) and not loaded.training
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(model(x), loaded(x))
+    # filling an existing model works too
+    other = zoo.create_model("spiking_cnn", T=2, num_classes=4, neuron="plif")
+    zoo.load_pretrained(other, folder)
+    assert _params_equal(model, other)
+
+
+def test_card_is_written_and_parses(trained):
+    _, folder = trained
+    card = parse_card((folder / "README.md").read_text())
+    assert card.data.library_name == "zoo-core"
+    assert "spiking-neural-network" in card.data.tags
+    assert card.data.eval_results[0].metric_value == 0.5
+
+
+def _copy(folder, tmp_path):
+    dst = tmp_path / "bad"
+    shutil.copytree(folder, dst)
+    return dst
+
+
+def _rewrite(dst, fn):
+    sd = load_file(dst / WEIGHTS_NAME)
+    fn(sd)
+    save_file(sd, dst / WEIGHTS_NAME)
+    cfg = json.loads((dst / CONFIG_NAME).read_text())
+    cfg["files"] = {}  # a re-saved file: the test is about its content, not its checksum
+    (dst / CONFIG_NAME).write_text(json.dumps(cfg))
+
+
+def _rename_key(sd):
+    k = "head.module.weight"
+    sd["head.module.weights"] = sd.pop(k)
+
+
+def _wrong_shape(sd):
+    sd["head.module.weight"] = torch.zeros(5, 128)
+
+
+def _nan(sd):
+    sd["features.0.module.0.weight"][0, 0, 0, 0] = float("nan")
+
+
+def _wrong_dtype(sd):
+    sd["head.module.bias"] = torch.zeros(4, dtype=torch.int64)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_rename_key, r"missing keys: head\.module\.weight; unexpected keys: head\.module\.weights"),
+        (_wrong_shape, r"shape mismatch for 'head\.module\.weight': file \(5, 128\), model \(4, 128\)"),
+        (_nan, r"non-finite values \(NaN/Inf\) in 'features\.0\.module\.0\.weight'"),
+        (_wrong_dtype, r"dtype mismatch for 'head\.module\.bias'"),
+    ],
+)
+def test_bad_content_is_named_and_nothing_is_half_loaded(trained, tmp_path, mutate, message):
+    _, folder = trained
+    dst = _copy(folder, tmp_path)
+    _rewrite(dst, mutate)
+    victim = zoo.create_model("spiking_cnn", T=2, num_classes=4, neuron="plif")
+    before = {k: v.clone() for k, v in victim.state_dict().items()}
+    with pytest.raises(WeightsError, match=message) as err:
+        zoo.load_pretrained(victim, dst)
+    assert str(dst / WEIGHTS_NAME) in str(err.value)
+    assert all(torch.equal(before[k], v) for k, v in victim.state_dict().items()), "model was half-loaded"
+
+
+def test_truncated_file_fails_checksum_then_parse(trained, tmp_path):
+    _, folder = trained
+    dst = _copy(folder, tmp_path)
+    data = (dst / WEIGHTS_NAME).read_bytes()
+    (dst / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        zoo.load_pretrained(None, dst)
+    cfg = json.loads((dst / CONFIG_NAME).read_text())
+    cfg["files"] = {}
+    (dst / CONFIG_NAME).write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        zoo.load_pretrained(None, dst)
+
+
+def test_config_errors(trained, tmp_path):
+    _, folder = trained
+    dst = _copy(folder, tmp_path)
+    cfg = json.loads((dst / CONFIG_NAME).read_text())
+    cfg["args"]["neuron"] = "no_such_neuron"
+    (dst / CONFIG_NAME).write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match="unknown neuron 'no_such_neuron'"):
+        zoo.load_pretrained(None, dst)
+    (dst / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        zoo.load_pretrained(None, dst)
+    (dst / CONFIG_NAME).unlink()
+    with pytest.raises(WeightsError, match=r"config\.json: missing"):
+        zoo.load_pretrained(None, dst)
+    with pytest.raises(WeightsError, match="not found"):
+        zoo.load_pretrained(None, tmp_path / "nowhere")
+
+
+def test_expected_checksum_from_registry_is_verified(trained):
+    _, folder = trained
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        zoo.load_pretrained(None, folder, expected_sha256={WEIGHTS_NAME: "0" * 64})
+
+
+def test_pickle_needs_opt_in_and_is_weights_only(tmp_path):
+    sd = {"w": torch.arange(3.0)}
+    path = tmp_path / "official.pth"
+    torch.save({"state_dict": sd}, path)
+    with pytest.raises(WeightsError, match="allow_pickle=True"):
+        load_official(path)
+    assert torch.equal(load_official(path, allow_pickle=True)["w"], sd["w"])
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(WeightsError, match="weights-only"):
+        load_official(tmp_path / "evil.pth", allow_pickle=True)
+
+
+def test_save_needs_a_zoo_model(tmp_path):
+    with pytest.raises(WeightsError, match=r"zoo\.create_model"):
+        zoo.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
