@@ -55,6 +55,8 @@ _LAZY = {
         n: "info"
         for n in ("ModelInfo", "NeuronInfo", "PluginInfo", "Paper", "IOSpec", "TensorSpec", "WeightInfo")
     },
+    **{n: "weights" for n in ("save_pretrained", "load_pretrained", "WeightsError")},
+    **{n: "hub" for n in ("push_to_hub",)},
     **{n: "plugins" for n in ("hookimpl", "API_VERSION", "reload_plugins", "ZooPluginWarning")},
     **{
         n: "errors"
@@ -70,6 +72,9 @@ _LAZY = {
 }
 _SUBMODULES = {
     "api",
+    "cards",
+    "hub",
+    "weights",
     "cli",
     "datasets",
     "errors",
