@@ -51,6 +51,7 @@ _LAZY = {
         )
     },
     **{n: "neurons.base" for n in ("reset", "streaming", "detach_state", "BaseNeuron")},
+    **{n: "profiling" for n in ("profile", "Profile", "register_counting_rule")},
     **{
         n: "info"
         for n in ("ModelInfo", "NeuronInfo", "PluginInfo", "Paper", "IOSpec", "TensorSpec", "WeightInfo")
@@ -85,6 +86,7 @@ _SUBMODULES = {
     "models",
     "neurons",
     "plugins",
+    "profiling",
     "registry",
     "testing",
 }
@@ -112,3 +114,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .info import IOSpec, ModelInfo, NeuronInfo, Paper, PluginInfo, TensorSpec, WeightInfo  # noqa: F401
     from .neurons.base import BaseNeuron, detach_state, reset, streaming  # noqa: F401
     from .plugins import API_VERSION, ZooPluginWarning, hookimpl, reload_plugins  # noqa: F401
+    from .profiling import Profile, profile, register_counting_rule  # noqa: F401

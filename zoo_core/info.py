@@ -186,6 +186,30 @@ class DatasetInfo(EntryInfo):
     task: str = "image-classification"
 
 
+class CountingRuleInfo(EntryInfo):
+    """A profiling rule (:func:`zoo_core.profiling.register_counting_rule`) for one module type.
+
+    ``module_type`` is the qualified name (``"package.module.ClassName"``) of the ``nn.Module`` class the rule
+    counts; a class may be passed and is stored by its qualified name. The rule applies to that type and its
+    subclasses (the most specific registered type wins) and overrides the built-in conv/linear counting.
+    """
+
+    kind: str = "counting_rule"
+    module_type: str
+
+    @field_validator("module_type", mode="before")
+    @classmethod
+    def _qualified_name(cls, v: Any) -> Any:
+        if isinstance(v, type):
+            return f"{v.__module__}.{v.__qualname__}"
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(
+                "module_type must be an nn.Module class or its qualified name 'package.module.ClassName', "
+                f"got {v!r}"
+            )
+        return v
+
+
 class PluginInfo(BaseModel):
     """One discovered plugin and how its loading went."""
 
@@ -209,4 +233,5 @@ INFO_CLASSES: dict[str, type[EntryInfo]] = {
     "learning_rule": LearningRuleInfo,
     "kernel": KernelInfo,
     "dataset": DatasetInfo,
+    "counting_rule": CountingRuleInfo,
 }

@@ -50,7 +50,8 @@ class ZooHookSpecs:
 
     Metadata keywords are the fields of the matching info class in :mod:`zoo_core.info` (``paper``,
     ``defaults``, ``task``, ``io``, ``weights``, ``test_config``...). Kernels use
-    ``register(op, impl, fn, devices=..., priority=..., supports=..., available=...)``.
+    ``register(op, impl, fn, devices=..., priority=..., supports=..., available=...)``; profiling counting rules
+    use ``register(name, rule, module_type=cls)`` (see :mod:`zoo_core.profiling`).
     """
 
     @hookspec
@@ -77,6 +78,14 @@ class ZooHookSpecs:
     def register_datasets(self, register: Callable[..., Any]) -> None:
         """Register dataset factories."""
 
+    @hookspec
+    def register_counting_rules(self, register: Callable[..., Any]) -> None:
+        """Register profiling counting rules for the plugin's own layer types (:mod:`zoo_core.profiling`).
+
+        ``register(name, rule, module_type=cls)``: ``rule(module, inputs, output) -> {"macs": ..., "sops": ...}``
+        counts one forward call of a ``cls`` (or subclass) module and replaces the built-in conv/linear logic.
+        """
+
 
 #: hook name -> registry kind, in the order hooks are called
 HOOK_KINDS = {
@@ -86,6 +95,7 @@ HOOK_KINDS = {
     "register_models": "model",
     "register_learning_rules": "learning_rule",
     "register_datasets": "dataset",
+    "register_counting_rules": "counting_rule",
 }
 
 
@@ -123,6 +133,10 @@ def make_register(regs: Registries, kind: str, owner: str) -> Callable[..., Any]
         from .kernels import make_kernel_register
 
         return make_kernel_register(regs, owner)
+    if kind == "counting_rule":
+        from .profiling import make_counting_rule_register
+
+        return make_counting_rule_register(regs, owner)
 
     def register(name: str, factory: Callable[..., Any], **meta: Any) -> Any:
         return regs[kind].add(name, factory, owner, **meta)
@@ -238,7 +252,7 @@ class Runtime:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else ""
         warnings.warn(
             f"zoo-core plugin {info.name!r} was not loaded ({why}); the rest of the zoo works without it. "
-            f"`zoo plugins` shows its status.{' ' + detail if detail and detail not in why else ''}",
+            f"`zoo plugins` shows its status.{' ' + detail if detail and str(exc) not in why else ''}",
             ZooPluginWarning,
             stacklevel=3,
         )

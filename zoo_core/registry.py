@@ -1,6 +1,7 @@
 """Registries: the table of contents of the zoo.
 
-One :class:`Registry` per kind of component (models, neurons, surrogates, learning rules, kernels, datasets).
+One :class:`Registry` per kind of component (models, neurons, surrogates, learning rules, kernels, datasets,
+profiling counting rules).
 An entry is a factory plus pydantic metadata (:mod:`zoo_core.info`) that records its owner. Registries are filled
 lazily: the first lookup loads the core's built-ins and every installed plugin (:mod:`zoo_core.plugins`).
 """
@@ -16,7 +17,7 @@ from typing import Any
 from .errors import RegistrationConflictError, UnknownNameError
 from .info import INFO_CLASSES, EntryInfo
 
-KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset")
+KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "counting_rule")
 
 
 @dataclass

@@ -1,0 +1,657 @@
+r"""Profiling: firing rates, synaptic operations (SOPs), MACs and an energy estimate.
+
+>>> p = zoo.profile(model, images)          # one forward pass, nothing in the model changes
+>>> print(p)                                # table per layer, with the counting convention
+>>> p.sops, p.macs, p.energy_pj             # per sample
+>>> p.mean_firing_rate, p.layers[1].firing_rates_t
+>>> p.to_dict()                             # JSON-serialisable
+
+Counting convention (also in :data:`CONVENTION`, ``Profile.convention`` and the printed table):
+
+* Only **synaptic layers** are counted: ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d``, ``nn.Linear`` and
+  layers with a registered counting rule. Pooling (avg/max), normalisation (BN, LN, GN), bias additions,
+  residual additions, activations and neuron updates count as zero; neurons are listed with their firing rate.
+  Operations done functionally inside a module's ``forward`` (``torch.matmul``, ``F.conv2d``) are invisible to
+  the profiler: the module's owner registers a counting rule for its type.
+* A layer call whose input holds **any value outside {0, 1}** is fed by non-spike (analog) values and counts
+  **MACs**, the dense multiply-accumulates: conv: output elements x (C_in / groups) x prod(kernel); transposed
+  conv: input elements x (C_out / groups) x prod(kernel); linear: output elements x in_features.
+* A layer call whose input holds **only 0 and 1** is fed by spikes and counts **SOPs** (synaptic operations,
+  accumulates): each non-zero input contributes its exact fan-out, the number of output elements it reaches
+  (borders, stride, dilation, groups and padding mode included), summed over time steps and batch. For a conv
+  this is computed exactly by convolving the non-zero mask with an all-ones kernel of the layer's geometry and
+  summing; for a linear layer it is nonzeros x out_features. (An all-zero input is spikes: 0 SOPs.) Precisely,
+  an SOP is one synaptic connection driven (one accumulate): with zero padding each input reaches an output
+  through at most one kernel tap, so this is the number of outputs reached; with ``reflect``/``replicate``
+  padding an input read twice by one output window counts twice.
+  Multi-level (integer) spikes are not spikes by default; a counting rule may count them, e.g. a value ``v``
+  as ``v`` SOPs with :func:`conv_fanout` / :func:`linear_fanout` applied to the values instead of the mask.
+* Totals cover the whole forward pass (all time steps, the whole batch); per-sample values divide by the batch
+  size ``B`` (``[B, C, H, W]`` input: dim 0; 5-D ``[T, B, ...]`` input: dim 1; any other rank: dim 0;
+  ``batch_size=`` overrides).
+* Energy per sample: ``E = 4.6 pJ x MACs + 0.9 pJ x SOPs`` (32-bit float MAC = 3.7 pJ multiply + 0.9 pJ add,
+  and one add per SOP, 45 nm CMOS; M. Horowitz, "Computing's energy problem", ISSCC 2014).
+* Firing rate of a neuron layer: the mean of its output over all elements and time steps (per time step:
+  ``firing_rates_t``). ``Profile.mean_firing_rate`` averages over all neurons, weighted by element count.
+
+Counting rules
+--------------
+A rule counts one forward call of a module type and replaces the built-in logic for that type and its
+subclasses (the most specific registered class in the MRO wins)::
+
+    def rule(module, inputs, output) -> dict:      # inputs: the positional arguments of the call
+        return {"macs": ..., "sops": ..., "spike_input": True}   # spike_input optional; missing counts are 0
+
+Returning ``None`` falls back to the built-in logic for that call. The profiler does not descend into a module
+counted by a rule (its children's convs/linears are the rule's business), except to record the firing rates of
+the neurons inside it. Register in-process with :func:`register_counting_rule`, or from a plugin::
+
+    @zoo_core.hookimpl
+    def register_counting_rules(register):
+        register("ssa_matmuls", count_ssa, module_type=SpikingSelfAttention)
+
+One module type has at most one rule (a second is a :class:`~zoo_core.errors.RegistrationConflictError`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import RegistrationConflictError
+from .neurons.base import BaseNeuron
+
+#: energy of one multiply-accumulate (32-bit float, 45 nm; Horowitz, ISSCC 2014), in pJ
+E_MAC_PJ = 4.6
+#: energy of one accumulate (one synaptic operation; 32-bit float add, 45 nm), in pJ
+E_SOP_PJ = 0.9
+
+CONVENTION = (
+    "Only synaptic layers (conv, transposed conv, linear, layers with a counting rule) are counted; pooling, "
+    "normalisation, bias/residual additions and neuron updates count as zero. A call fed by non-spike values "
+    "(any value outside {{0,1}}) counts MACs = dense multiply-accumulates (conv: output elements x C_in/groups x "
+    "kernel size; linear: output elements x in_features). A call fed by spikes (only 0 and 1) counts SOPs = for "
+    "each non-zero input its exact fan-out (output elements it reaches, borders and stride included); linear: "
+    "nonzeros x out_features. Totals cover all time steps and the whole batch; per-sample values divide by the "
+    "batch size. Energy per sample E = {e_mac} pJ x MACs + {e_sop} pJ x SOPs (45 nm, Horowitz 2014). Firing "
+    "rate = mean neuron output over all elements and time steps."
+)
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+#: leaf layers known to do no synaptic work (counted as zero without a note)
+_ZERO = (
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._LPPoolNd,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+)
+
+
+# ------------------------------------------------------------------------------------------------ results
+@dataclass
+class LayerProfile:
+    """One profiled module (counts per sample unless named ``total_*``).
+
+    Attributes:
+        name: module path in the model (``"(root)"`` for the model itself).
+        type: class name.
+        role: ``"synaptic"`` (built-in conv/linear count), ``"rule"`` (a counting rule), ``"neuron"``, or
+            ``"zero"`` (pooling, normalisation, reshapes... counted as zero).
+        calls: forward calls during the profiled pass.
+        spike_input: ``True`` if every call's input was spikes (only 0/1), ``False`` if none was, ``None`` if
+            mixed or no tensor input.
+        total_macs, total_sops: over the whole pass (all time steps, whole batch).
+        macs, sops, energy_pj: per sample.
+        firing_rate: neurons only: mean output over all elements and time steps.
+        firing_rates_t: neurons only: mean output per time step (steps of successive calls are appended).
+        neurons: neurons only: output elements per time step and sample (the layer's neuron count).
+        rule: the counting rule's registered name, if one counted this layer.
+        note: why a layer is not counted although it may compute (no rule for a parametrised type).
+    """
+
+    name: str
+    type: str
+    role: str
+    calls: int = 0
+    spike_input: bool | None = None
+    total_macs: int | float = 0
+    total_sops: int | float = 0
+    macs: float = 0.0
+    sops: float = 0.0
+    energy_pj: float = 0.0
+    firing_rate: float | None = None
+    firing_rates_t: list[float] | None = None
+    neurons: int | None = None
+    rule: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Profile:
+    """The result of :func:`profile`: per-layer counts, per-sample totals, firing rates and energy.
+
+    ``macs``, ``sops`` and ``energy_pj`` are per sample; ``total_macs`` / ``total_sops`` cover the whole pass.
+    ``convention`` states how everything was counted (see :mod:`zoo_core.profiling`).
+    """
+
+    layers: list[LayerProfile]
+    batch_size: int
+    total_macs: int | float
+    total_sops: int | float
+    macs: float
+    sops: float
+    energy_pj: float
+    mean_firing_rate: float | None
+    e_mac_pj: float = E_MAC_PJ
+    e_sop_pj: float = E_SOP_PJ
+    convention: str = field(default="")
+
+    @property
+    def energy_mj(self) -> float:
+        """Energy per sample in mJ."""
+        return self.energy_pj * 1e-9
+
+    def layer(self, name: str) -> LayerProfile:
+        """The profile of the module at path ``name``."""
+        for lp in self.layers:
+            if lp.name == name:
+                return lp
+        raise KeyError(f"no profiled layer {name!r}; profiled: {', '.join(lp.name for lp in self.layers)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of everything (``energy_mj`` included)."""
+        d = asdict(self)
+        d["energy_mj"] = self.energy_mj
+        return d
+
+    def __str__(self) -> str:
+        head = ("layer", "type", "input", "MACs", "SOPs", "energy mJ", "firing rate")
+        rows = []
+        for lp in self.layers:
+            inp = {True: "spikes", False: "analog", None: "mixed" if lp.calls else "-"}[lp.spike_input]
+            counted = lp.role in ("synaptic", "rule") or lp.rule is not None
+            rate = "" if lp.firing_rate is None else f"{lp.firing_rate:.4f}"
+            if lp.firing_rates_t is not None and 1 < len(lp.firing_rates_t) <= 8:
+                rate += " [" + " ".join(f"{r:.3f}" for r in lp.firing_rates_t) + "]"
+            extra = f"  ({lp.note})" if lp.note else (f"  (rule {lp.rule})" if lp.rule else "")
+            rows.append(
+                (
+                    lp.name,
+                    lp.type,
+                    inp,
+                    _num(lp.macs) if counted else "-",
+                    _num(lp.sops) if counted else "-",
+                    f"{lp.energy_pj * 1e-9:.3e}" if counted else "-",
+                    rate + extra,
+                )
+            )
+        rate = "-" if self.mean_firing_rate is None else f"{self.mean_firing_rate:.4f} (mean)"
+        rows.append(("total", "", "", _num(self.macs), _num(self.sops), f"{self.energy_mj:.3e}", rate))
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
+
+        def line(r: tuple[str, ...]) -> str:
+            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:-1], widths))]
+            return "  ".join([*cells, r[-1]]).rstrip()
+
+        rule = "-" * len(line(head))
+        out = [
+            f"zoo.profile: batch size {self.batch_size}; MACs, SOPs and energy per sample",
+            line(head),
+            rule,
+            *(line(r) for r in rows[:-1]),
+            rule,
+            line(rows[-1]),
+            f"energy per sample: {self.energy_pj:.6g} pJ = {self.energy_mj:.6g} mJ "
+            f"({self.e_mac_pj} pJ x {_num(self.macs)} MACs + {self.e_sop_pj} pJ x {_num(self.sops)} SOPs)",
+            f"whole pass: {_num(self.total_macs)} MACs, {_num(self.total_sops)} SOPs",
+            textwrap.fill("convention: " + self.convention, width=110, subsequent_indent="  "),
+        ]
+        return "\n".join(out)
+
+
+def _num(x: float) -> str:
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.2f}"
+
+
+# ------------------------------------------------------------------------------------------------ counting
+def is_spike_tensor(x: Tensor) -> bool:
+    """``True`` if every value of ``x`` is 0 or 1 (the built-in definition of a spike input)."""
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def conv_fanout(conv: nn.Module, weight: Tensor, output_shape: Any = None) -> float:
+    r"""Sum over the input elements of ``weight`` times the element's exact fan-out in ``conv``.
+
+    ``weight`` has the shape of the conv's input. With the non-zero mask of a spike input this is the SOP count;
+    with the input values of multi-level spikes it counts a value ``v`` as ``v`` SOPs; with all ones it is the
+    number of (input, output) connections actually used. Computed exactly (float64) by running the layer's
+    geometry (stride, padding and padding mode, dilation, groups) with an all-ones kernel, one output channel per
+    group, times ``C_out / groups``. For a transposed conv called with ``output_size=``, pass the call's
+    ``output_shape`` (its spatial size fixes the output padding).
+    """
+    if not isinstance(conv, _CONV + _CONV_T):
+        raise TypeError(
+            f"conv_fanout: expected an nn.Conv*/nn.ConvTranspose* module, got {type(conv).__name__}"
+        )
+    nd = len(conv.kernel_size)
+    w = weight.detach().to(torch.float64)
+    g = conv.groups
+    if isinstance(conv, _CONV_T):
+        ones = torch.ones(conv.in_channels, 1, *conv.kernel_size, dtype=torch.float64, device=w.device)
+        out_pad = tuple(conv.output_padding)
+        if output_shape is not None:  # output padding from the actual output size
+            out_pad = tuple(
+                int(o) - ((i - 1) * s - 2 * p + d * (k - 1) + 1)
+                for o, i, s, p, d, k in zip(
+                    tuple(output_shape)[-nd:],
+                    w.shape[-nd:],
+                    conv.stride,
+                    conv.padding,
+                    conv.dilation,
+                    conv.kernel_size,
+                )
+            )
+        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[nd - 1]
+        out = fn(w, ones, None, conv.stride, conv.padding, out_pad, g, conv.dilation)
+    else:
+        ones = torch.ones(g, conv.in_channels // g, *conv.kernel_size, dtype=torch.float64, device=w.device)
+        fn = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
+        padding: Any = conv.padding
+        if conv.padding_mode != "zeros":
+            w = F.pad(w, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+            padding = 0
+        out = fn(w, ones, None, conv.stride, padding, conv.dilation, g)
+    return float(out.sum()) * (conv.out_channels // g)
+
+
+def linear_fanout(linear: nn.Linear, weight: Tensor) -> float:
+    """Sum of ``weight`` (shaped like the input) times ``out_features``: every input reaches every output."""
+    return float(weight.detach().sum(dtype=torch.float64)) * linear.out_features
+
+
+def dense_macs(module: nn.Module, x: Tensor, output: Tensor) -> int:
+    """Dense multiply-accumulates of one conv/transposed-conv/linear call with input ``x`` and ``output``."""
+    if isinstance(module, _CONV):
+        return output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    if isinstance(module, _CONV_T):
+        return x.numel() * (module.out_channels // module.groups) * math.prod(module.kernel_size)
+    if isinstance(module, nn.Linear):
+        return output.numel() * module.in_features
+    raise TypeError(f"dense_macs: no built-in count for {type(module).__name__}; register a counting rule")
+
+
+def count_synaptic(module: nn.Module, x: Tensor, output: Tensor) -> dict[str, Any]:
+    """The built-in count of one conv/linear call: MACs for a non-spike input, exact SOPs for a spike input."""
+    if not is_spike_tensor(x):
+        return {"macs": dense_macs(module, x, output), "sops": 0, "spike_input": False}
+    mask = (x != 0).to(torch.float64)
+    if isinstance(module, nn.Linear):
+        sops = linear_fanout(module, mask)
+    else:
+        sops = conv_fanout(module, mask, output.shape if isinstance(module, _CONV_T) else None)
+    return {"macs": 0, "sops": round(sops), "spike_input": True}
+
+
+# ------------------------------------------------------------------------------------------------ rules
+def _type_key(module_type: Any) -> str:
+    if isinstance(module_type, str) and module_type.strip():
+        return module_type
+    if isinstance(module_type, type) and issubclass(module_type, nn.Module):
+        return f"{module_type.__module__}.{module_type.__qualname__}"
+    raise TypeError(
+        "module_type must be an nn.Module subclass or its qualified name 'package.module.ClassName', "
+        f"got {module_type!r}"
+    )
+
+
+def make_counting_rule_register(regs: Any, owner: str) -> Callable[..., Any]:
+    """``register(name, rule, *, module_type, **metadata)`` bound to ``owner`` (the plugin hook's callable)."""
+
+    def register(name: str, rule: Callable[..., Any], *, module_type: Any, **meta: Any) -> Any:
+        key = _type_key(module_type)
+        reg = regs["counting_rule"]
+        for other in reg.names():
+            info = reg.get(other).info
+            if other != name and info.module_type == key:
+                raise RegistrationConflictError(
+                    f"counting rule for {key} registered twice: {other!r} by {info.plugin!r} and {name!r} by "
+                    f"{owner!r}; a module type has one rule (unregister one with "
+                    f"zoo.unregister('counting_rule', name))"
+                )
+        return reg.add(name, rule, owner, module_type=key, **meta)
+
+    register.__doc__ = (
+        f"Register a profiling counting rule for {owner!r}: register(name, rule, module_type=cls)."
+    )
+    return register
+
+
+def register_counting_rule(
+    module_type: Any,
+    rule: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    owner: str | None = None,
+    **meta: Any,
+) -> Any:
+    """Register a counting rule for ``module_type`` in-process (a notebook, a test, a script).
+
+    ``rule(module, inputs, output)`` returns ``{"macs": ..., "sops": ..., "spike_input": ...}`` (missing counts
+    are 0; ``spike_input`` optional) for one forward call, or ``None`` to use the built-in logic for that call.
+    ``module_type`` is an ``nn.Module`` class or its qualified name. ``name`` defaults to the qualified name in
+    lower snake case; ``owner`` to the calling module. Without ``rule`` this returns a decorator. Remove with
+    ``zoo.unregister("counting_rule", name)``.
+    """
+    key = _type_key(module_type)
+    who = owner or sys._getframe(1).f_globals.get("__name__", "__main__")
+    reg_name = name or re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_").lower()
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        from .plugins import make_register, runtime
+
+        make_register(runtime().registries, "counting_rule", who)(reg_name, fn, module_type=key, **meta)
+        return fn
+
+    return deco if rule is None else deco(rule)
+
+
+def _rules() -> dict[str, tuple[str, Callable[..., Any]]]:
+    from .plugins import runtime
+
+    reg = runtime().registries["counting_rule"]
+    return {e.info.module_type: (n, e.factory) for n, e in reg.snapshot().items()}  # type: ignore[attr-defined]
+
+
+def _rule_for(module: nn.Module, rules: Mapping[str, tuple[str, Callable[..., Any]]]) -> Any:
+    for cls in type(module).__mro__:
+        hit = rules.get(f"{cls.__module__}.{cls.__qualname__}")
+        if hit is not None:
+            return hit
+    return None
+
+
+def _check_count(value: Any, key: str, who: str) -> int | float:
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{who}: {key!r} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ profiling
+class _Acc:
+    """Accumulates the calls of one module."""
+
+    def __init__(self, name: str, module: nn.Module, role: str, rule: Any) -> None:
+        self.name, self.module, self.role, self.rule = name, module, role, rule
+        self.calls = 0
+        self.macs: int | float = 0
+        self.sops: int | float = 0
+        self.spike_calls = 0
+        self.typed_calls = 0
+        self.spike_sum = 0.0
+        self.elements = 0
+        self.rates_t: list[float] = []
+        self.neurons: int | None = None
+        self.order = -1
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        self.calls += 1
+        x = _first_tensor(args) if args else _first_tensor(tuple(kwargs.values()))
+        out = output if isinstance(output, Tensor) else _first_tensor(output)
+        spike: bool | None = None
+        counted = None
+        if self.rule is not None:
+            rname, fn = self.rule
+            counted = fn(module, args, output)
+            if counted is not None:
+                if not isinstance(counted, Mapping):
+                    raise TypeError(
+                        f"counting rule {rname!r} for {type(module).__name__} returned {type(counted).__name__}; "
+                        "expected a dict like {'macs': ..., 'sops': ...} or None"
+                    )
+                self.macs += _check_count(counted.get("macs", 0), "macs", f"counting rule {rname!r}")
+                self.sops += _check_count(counted.get("sops", 0), "sops", f"counting rule {rname!r}")
+                spike = counted.get("spike_input")
+                spike = None if spike is None else bool(spike)
+        if counted is None and isinstance(module, _CONV + _CONV_T + (nn.Linear,)) and x is not None:
+            c = count_synaptic(module, x, out)
+            self.macs += c["macs"]
+            self.sops += c["sops"]
+            spike = c["spike_input"]
+        elif spike is None and x is not None and x.is_floating_point():
+            spike = is_spike_tensor(x)
+        if spike is not None:
+            self.typed_calls += 1
+            self.spike_calls += int(spike)
+        if self.role == "neuron" and out is not None:
+            o = out.detach().to(torch.float64)
+            self.spike_sum += float(o.sum())
+            self.elements += o.numel()
+            if o.dim() >= 2:
+                self.rates_t += o.reshape(o.shape[0], -1).mean(1).tolist()
+                self.neurons = o[0, 0].numel()
+            else:
+                self.rates_t.append(float(o.mean()) if o.numel() else 0.0)
+
+    def result(self, batch: int, e_mac: float, e_sop: float) -> LayerProfile:
+        if self.typed_calls == 0 or 0 < self.spike_calls < self.typed_calls or self.typed_calls < self.calls:
+            spike: bool | None = None
+        else:
+            spike = self.spike_calls == self.typed_calls
+        note = ""
+        if (
+            self.role == "zero"
+            and not isinstance(self.module, _ZERO)
+            and any(True for _ in self.module.parameters(recurse=False))
+        ):
+            note = "has parameters but no counting rule: counted as zero"
+        neuron = self.role == "neuron"
+        return LayerProfile(
+            name=self.name,
+            type=type(self.module).__name__,
+            role=self.role,
+            calls=self.calls,
+            spike_input=spike,
+            total_macs=self.macs,
+            total_sops=self.sops,
+            macs=self.macs / batch,
+            sops=self.sops / batch,
+            energy_pj=(e_mac * self.macs + e_sop * self.sops) / batch,
+            firing_rate=(self.spike_sum / self.elements if self.elements else 0.0) if neuron else None,
+            firing_rates_t=list(self.rates_t) if neuron else None,
+            neurons=self.neurons if neuron else None,
+            rule=self.rule[0] if self.rule is not None else None,
+            note=note,
+        )
+
+
+def _first_tensor(xs: Any) -> Tensor | None:
+    if isinstance(xs, Tensor):
+        return xs
+    if isinstance(xs, Mapping):
+        xs = tuple(xs.values())
+    if isinstance(xs, list | tuple):
+        for v in xs:
+            if isinstance(v, Tensor):
+                return v
+    return None
+
+
+def _targets(model: nn.Module, rules: Mapping[str, Any]) -> list[tuple[str, nn.Module, str, Any]]:
+    """(name, module, role, rule) for every module to hook, in module order, each module once."""
+    out: list[tuple[str, nn.Module, str, Any]] = []
+    seen: set[int] = set()
+
+    def walk(m: nn.Module, name: str, inside_rule: bool) -> None:
+        if id(m) in seen:
+            return
+        seen.add(id(m))
+        rule = _rule_for(m, rules)
+        label = name or "(root)"
+        if isinstance(m, BaseNeuron):  # atomic: its surrogate etc. are not layers
+            out.append((label, m, "neuron", None if inside_rule else rule))
+            return
+        if inside_rule:  # the enclosing rule counts everything; only neurons are recorded for firing rates
+            pass
+        elif rule is not None:
+            out.append((label, m, "rule", rule))
+            inside_rule = True
+        else:
+            children = list(m.named_children())
+            if not children or any(True for _ in m.parameters(recurse=False)):
+                role = "synaptic" if isinstance(m, _CONV + _CONV_T + (nn.Linear,)) else "zero"
+                out.append((label, m, role, None))
+        for child_name, child in m.named_children():
+            walk(child, f"{name}.{child_name}" if name else child_name, inside_rule)
+
+    walk(model, "", False)
+    return out
+
+
+def _infer_batch(inputs: Any, batch_size: int | None) -> int:
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"zoo.profile: batch_size must be a positive integer, got {batch_size!r}")
+        return batch_size
+    x = _first_tensor(inputs)
+    if x is None or x.dim() == 0:
+        raise ValueError(
+            "zoo.profile: cannot infer the batch size from the inputs (no tensor with a batch dimension); "
+            "pass batch_size="
+        )
+    b = int(x.shape[1] if x.dim() == 5 else x.shape[0])
+    if b < 1:
+        raise ValueError(f"zoo.profile: the input has an empty batch (shape {tuple(x.shape)})")
+    return b
+
+
+def profile(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    batch_size: int | None = None,
+    e_mac_pj: float = E_MAC_PJ,
+    e_sop_pj: float = E_SOP_PJ,
+) -> Profile:
+    r"""Profile one forward pass of ``model``: per-layer MACs/SOPs, firing rates and an energy estimate.
+
+    Convention (see :mod:`zoo_core.profiling`): only synaptic layers (conv, transposed conv, linear, layers with
+    a counting rule) are counted, pooling/normalisation/additions/neuron updates count as zero. A call fed by
+    non-spike values (any value outside {0, 1}) counts MACs (dense multiply-accumulates: conv: output elements x
+    C_in/groups x kernel size; linear: output elements x in_features); a call fed by spikes (only 0/1) counts
+    SOPs: each non-zero input's exact fan-out (output elements it reaches, borders and stride included), summed
+    over time steps and batch (linear: nonzeros x out_features). Energy per sample
+    ``E = e_mac_pj x MACs + e_sop_pj x SOPs`` (4.6 pJ and 0.9 pJ: 45 nm, Horowitz 2014). Firing rate: mean
+    neuron output over all elements and time steps.
+
+    The pass runs under ``torch.no_grad()`` in the model's current mode (train/eval unchanged). Nothing in the
+    model changes: buffers (e.g. BatchNorm running statistics in train mode) and stored neuron states are
+    restored afterwards, and every hook is removed, also when the forward raises.
+
+    Args:
+        model: any ``nn.Module``.
+        inputs: a tensor (``model(inputs)``), a tuple/list (``model(*inputs)``) or a dict (``model(**inputs)``).
+        batch_size: samples in ``inputs``; inferred from the first tensor: dim 1 of a 5-D ``[T, B, C, H, W]``
+            input, else dim 0 (pass it for ``[T, B, N]`` sequences).
+        e_mac_pj, e_sop_pj: energy per MAC and per SOP in pJ.
+
+    Returns:
+        A :class:`Profile`; ``macs``, ``sops``, ``energy_pj`` are per sample, ``total_*`` over the whole pass.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"zoo.profile: expected an nn.Module, got {type(model).__name__}")
+    batch = _infer_batch(inputs, batch_size)
+    accs = [_Acc(n, m, role, rule) for n, m, role, rule in _targets(model, _rules())]
+    order = [0]
+
+    def wrap(acc: _Acc) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if acc.order < 0:
+                acc.order = order[0]
+                order[0] += 1
+            acc(module, args, kwargs, output)
+
+        return hook
+
+    buffers = [
+        (mod, key, buf, buf.detach().clone())
+        for mod in model.modules()
+        for key, buf in mod._buffers.items()
+        if buf is not None
+    ]
+    states = [(m, m.state) for m in model.modules() if isinstance(m, BaseNeuron)]
+    handles = []
+    try:
+        for acc in accs:
+            handles.append(acc.module.register_forward_hook(wrap(acc), with_kwargs=True))
+        with torch.no_grad():
+            if isinstance(inputs, Mapping):
+                model(**inputs)
+            elif isinstance(inputs, list | tuple):
+                model(*inputs)
+            else:
+                model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        with torch.no_grad():
+            for mod, key, buf, saved in buffers:
+                buf.copy_(saved)
+                mod._buffers[key] = buf
+        for m, st in states:
+            m.state = st
+
+    called = sorted((a for a in accs if a.calls), key=lambda a: a.order)
+    layers = [a.result(batch, e_mac_pj, e_sop_pj) for a in called]
+    total_macs = sum(a.macs for a in called)
+    total_sops = sum(a.sops for a in called)
+    elements = sum(a.elements for a in called if a.role == "neuron")
+    spikes = sum(a.spike_sum for a in called if a.role == "neuron")
+    return Profile(
+        layers=layers,
+        batch_size=batch,
+        total_macs=total_macs,
+        total_sops=total_sops,
+        macs=total_macs / batch,
+        sops=total_sops / batch,
+        energy_pj=(e_mac_pj * total_macs + e_sop_pj * total_sops) / batch,
+        mean_firing_rate=spikes / elements if elements else None,
+        e_mac_pj=e_mac_pj,
+        e_sop_pj=e_sop_pj,
+        convention=CONVENTION.format(e_mac=e_mac_pj, e_sop=e_sop_pj),
+    )
+
+
+__all__ = [
+    "CONVENTION",
+    "E_MAC_PJ",
+    "E_SOP_PJ",
+    "LayerProfile",
+    "Profile",
+    "conv_fanout",
+    "count_synaptic",
+    "dense_macs",
+    "is_spike_tensor",
+    "linear_fanout",
+    "make_counting_rule_register",
+    "profile",
+    "register_counting_rule",
+]
