@@ -1,0 +1,60 @@
+"""Evaluate a classifier: accuracy, firing rate, SOPs, MACs, energy per sample and throughput.
+
+Two passes over the data: a timed plain forward pass (accuracy and throughput, no hooks), then a profiled pass
+(:func:`zoo_core.profile.profile`) whose per-sample counts are averaged over all samples.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int = 256,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``."""
+    from tqdm import tqdm
+
+    from .profiling import profile
+
+    model = model.to(device).eval()
+    loader = DataLoader(data, batch_size=batch_size)
+    correct = total = 0
+    seconds = 0.0
+    for x, y in tqdm(loader, desc="accuracy", disable=not progress, leave=False):
+        x, y = x.to(device), y.to(device)
+        t0 = time.perf_counter()
+        logits = model(x)
+        seconds += time.perf_counter() - t0
+        correct += int((logits.argmax(-1) == y).sum())
+        total += len(y)
+    sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
+    spikes = neurons = 0.0
+    convention = ""
+    for x, _ in tqdm(loader, desc="profile", disable=not progress, leave=False):
+        p = profile(model, x.to(device))
+        n = x.shape[0]
+        for k in sums:
+            sums[k] += getattr(p, k) * n
+        elems = sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
+        spikes += (p.mean_firing_rate or 0.0) * elems
+        neurons += elems
+        convention = p.convention
+    return {
+        "accuracy": correct / max(total, 1),
+        "samples": total,
+        "mean_firing_rate": spikes / neurons if neurons else 0.0,
+        **{k: v / max(total, 1) for k, v in sums.items()},
+        "convention": convention,
+        "samples_per_second": total / seconds if seconds > 0 else float("inf"),
+    }
