@@ -77,7 +77,7 @@ def test_each_command_has_help(capsys: pytest.CaptureFixture[str], name: str) ->
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = run(capsys, "--version")
     assert rc == 0
-    assert out.strip().startswith(f"zoo-core {zoo.__version__} (plugin API 1.0")
+    assert out.strip().startswith(f"zoo-core {zoo.__version__} (plugin API {zoo.API_VERSION}")
 
 
 def test_no_command_and_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -277,7 +277,7 @@ def test_plugins_table(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "API", "STATUS", "REGISTERED"]
     core = lines[1]
-    assert core.split()[:5] == ["zoo_core", "zoo-core", zoo.__version__, "1.0", "ok"]
+    assert core.split()[:5] == ["zoo_core", "zoo-core", zoo.__version__, zoo.API_VERSION, "ok"]
     assert "model: spiking_cnn" in core and "neuron: if, lif, plif" in core and "dataset: digits" in core
     assert "surrogate: atan, erf, rectangular, +2 more" in core  # long lists are shortened...
     verbose = run(capsys, "plugins", "-v")[1].splitlines()[1]
@@ -376,7 +376,7 @@ def test_new_plugin_writes_the_skeleton(capsys: pytest.CaptureFixture[str], tmp_
         assert any(d.startswith("zoo-core") for d in meta["project"]["dependencies"])
         assert meta["project"]["entry-points"]["zoo_core"] == {"my_paper": "zoo_my_paper.plugin"}
     plugin = (root / "zoo_my_paper" / "plugin.py").read_text()
-    assert 'ZOO_API_VERSION = "1.0"' in plugin and "TODO" in plugin
+    assert f'ZOO_API_VERSION = "{zoo.API_VERSION}"' in plugin and "TODO" in plugin
     assert (
         '"my_paper_lif",\n        MyPaperLIF,' in plugin and '"my_paper_net",\n        MyPaperNet,' in plugin
     )
@@ -417,7 +417,7 @@ def test_generated_plugin_loads_and_conforms_in_process(
         module = importlib.import_module(f"zoo_{name}.plugin")
         info = rt.load_plugin(name, module, distribution=f"zoo-{name}", version="0.1.0")
         assert info.status == "ok", info.status
-        assert info.api_version == "1.0"
+        assert info.api_version == zoo.API_VERSION
         assert info.registered == {"model": [f"{name}_net"], "neuron": [f"{name}_lif"]}
         assert zoo.neuron_info(f"{name}_lif").paper.title.startswith("TODO")
         # the worked example of the neuron's docstring
@@ -498,6 +498,6 @@ def test_new_plugin_round_trip(tmp_path: Path) -> None:
     )
     assert plugins.returncode == 0, plugins.stderr
     row = next(line for line in plugins.stdout.splitlines() if line.startswith(f"{name} "))
-    assert row.split()[:5] == [name, f"zoo-{name}", "0.1.0", "1.0", "ok"]
+    assert row.split()[:5] == [name, f"zoo-{name}", "0.1.0", zoo.API_VERSION, "ok"]
     assert f"model: {name}_net" in row and f"neuron: {name}_lif" in row
     assert "ZooPluginWarning" not in plugins.stderr

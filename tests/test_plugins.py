@@ -22,6 +22,7 @@ import torch
 
 import zoo_core as zoo
 from zoo_core.errors import RegistrationConflictError
+from zoo_core.plugins import API_VERSION
 
 # ------------------------------------------------------------------------------------------ fixture plugins
 _HEADER = """\
@@ -306,10 +307,10 @@ def test_missing_or_incompatible_api_version_is_refused(world_facts: dict) -> No
     f = world_facts
     noapi = f["plugins"]["fx_noapi"]["status"]
     assert noapi.startswith("failed: refused:")
-    assert "does not declare" in noapi and "ZOO_API_VERSION = '1.0'" in noapi
+    assert "does not declare" in noapi and f"ZOO_API_VERSION = '{API_VERSION}'" in noapi
     api2 = f["plugins"]["fx_api2"]["status"]
     assert api2.startswith("failed: refused:")
-    assert "targets zoo-core API 2.0" in api2 and "provides API 1.0" in api2
+    assert "targets zoo-core API 2.0" in api2 and f"provides API {API_VERSION}" in api2
     assert "fx_api2_lif" not in f["names"]["neuron"]  # its hooks never ran
     assert f["plugins"]["fx_api2"]["api_version"] is None
     # the refused plugin registered nothing, so a later plugin can use the name

@@ -286,7 +286,7 @@ def test_rule_overrides_builtin_conv_and_counts_multilevel_spikes():
 
 def test_plugin_hook_registers_a_counting_rule():
     class Plugin:
-        ZOO_API_VERSION = "1.0"
+        ZOO_API_VERSION = "1.1"
 
         @hookimpl
         def register_counting_rules(self, register):

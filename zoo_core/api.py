@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -214,7 +215,7 @@ def list_plugins() -> list[PluginInfo]:
 
 # ----------------------------------------------------------------------------------------------- in-process
 def _caller_module(depth: int = 2) -> str:
-    frame = inspect.stack()[depth].frame
+    frame = sys._getframe(depth)  # inspect.stack() would read every frame's source: slow
     return frame.f_globals.get("__name__", "__main__")
 
 

@@ -3,7 +3,7 @@
 A plugin is any importable object (usually a module) exposed through the setuptools entry-point group
 ``zoo_core`` that
 
-* declares the core API version it targets: ``ZOO_API_VERSION = "1.0"`` (same major as the core's
+* declares the core API version it targets: ``ZOO_API_VERSION = "1.1"`` (same major as the core's
   :data:`API_VERSION`, minor not newer), and
 * implements some of the hooks of :class:`ZooHookSpecs`, marked with :data:`hookimpl`. Each hook receives a
   ``register`` callable bound to the calling plugin, so the core knows who registered what.
@@ -34,7 +34,7 @@ from .registry import Registries
 PROJECT = "zoo_core"
 ENTRY_POINT_GROUP = "zoo_core"
 #: Version of the plugin contract (hooks + register signatures). Bump the minor for additions.
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 CORE_OWNER = "zoo_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -167,42 +167,52 @@ class Runtime:
         with self._lock:
             if self._loaded:
                 return self
-            self._loaded = (
-                True  # set first: a plugin that looks up the registry while loading must not recurse
-            )
-            if self._builtins:
-                from . import _builtins
-
-                self.load_plugin(CORE_OWNER, _builtins, distribution="zoo-core", version=_core_version())
-            disabled = _env_list("ZOO_DISABLE_PLUGINS")
-            for ep in sorted(self._entry_points(), key=lambda e: e.name):
-                dist = getattr(ep, "dist", None)
-                info = PluginInfo(
-                    name=ep.name,
-                    distribution=getattr(dist, "name", None),
-                    version=getattr(dist, "version", None),
-                    module=ep.value,
-                )
-                if ep.name in disabled:
-                    info.status = "disabled (ZOO_DISABLE_PLUGINS)"
-                    self.plugins[ep.name] = info
-                    continue
-                if ep.name in self.plugins:
-                    self._fail(
-                        info, f"another installed distribution already provides a plugin named {ep.name!r}"
-                    )
-                    continue
-                try:
-                    obj = ep.load()
-                except BaseException as exc:  # a broken plugin may raise anything at import, even SystemExit
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
-                    self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
-                    continue
-                self.load_plugin(
-                    ep.name, obj, distribution=info.distribution, version=info.version, info=info
-                )
+            # set first: a plugin that looks up the registry while loading must not recurse
+            self._loaded = True
+            try:
+                self._load_all()
+            except BaseException:
+                # strict mode (or Ctrl-C) aborted loading: forget everything so the next access starts over
+                # instead of serving a registry with only the plugins loaded before the failure
+                self.registries = Registries()
+                self.plugins = {}
+                self.pm = pluggy.PluginManager(PROJECT)
+                self.pm.add_hookspecs(ZooHookSpecs)
+                self._loaded = False
+                raise
         return self
+
+    def _load_all(self) -> None:
+        if self._builtins:
+            from . import _builtins
+
+            self.load_plugin(CORE_OWNER, _builtins, distribution="zoo-core", version=_core_version())
+        disabled = _env_list("ZOO_DISABLE_PLUGINS")
+        for ep in sorted(self._entry_points(), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                name=ep.name,
+                distribution=getattr(dist, "name", None),
+                version=getattr(dist, "version", None),
+                module=ep.value,
+            )
+            if ep.name in disabled:
+                info.status = "disabled (ZOO_DISABLE_PLUGINS)"
+                self.plugins[ep.name] = info
+                continue
+            if ep.name in self.plugins:
+                self._fail(
+                    info, f"another installed distribution already provides a plugin named {ep.name!r}"
+                )
+                continue
+            try:
+                obj = ep.load()
+            except BaseException as exc:  # a broken plugin may raise anything at import, even SystemExit
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            self.load_plugin(ep.name, obj, distribution=info.distribution, version=info.version, info=info)
 
     def load_plugin(
         self,
