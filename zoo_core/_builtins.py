@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .info import Paper
+from .info import Paper, WeightInfo
 from .plugins import hookimpl
 
 SPIKINGJELLY = Paper(
@@ -54,6 +54,25 @@ BPTT_PAPER = Paper(
     url="https://arxiv.org/abs/1706.02609",
 )
 
+SPIKING_CNN_DEFAULTS = {
+    "num_classes": 10,
+    "in_chans": 1,
+    "img_size": 8,
+    "T": 4,
+    "channels": [16, 32],
+    "neuron": "lif",
+    "neuron_kwargs": {},
+}
+#: demo weights, trained by the command in their card (tools/train.py); the folder ships in model_cards/
+SPIKING_CNN_DIGITS_T4 = WeightInfo(
+    tag="digits_t4",
+    source="model_cards/spiking_cnn.digits_t4",
+    sha256={"model.safetensors": "00fb1a7895738a6ade84151b77ce54717c6670d32f1220256e69fe64a34a7378"},
+    dataset="digits",
+    metrics={"accuracy": 0.9916666666666667},
+    config=dict(SPIKING_CNN_DEFAULTS),
+)
+
 _LIF_COMMON = {"v_threshold": 1.0, "v_reset": 0.0, "detach_reset": False, "surrogate": "atan", "alpha": None}
 
 
@@ -72,6 +91,21 @@ def register_neurons(register: Any) -> None:
     register("if", IF, paper=SPIKINGJELLY, defaults=dict(_LIF_COMMON))
     register("lif", LIF, paper=SPIKINGJELLY, defaults={"tau": 2.0, "decay_input": True, **_LIF_COMMON})
     register("plif", PLIF, paper=PLIF_PAPER, defaults={"init_tau": 2.0, "decay_input": True, **_LIF_COMMON})
+
+
+def _auto_compile(*args: Any, **kwargs: Any) -> bool:
+    """Pick the compiled LIF automatically only when asked (ZOO_AUTO_COMPILE=1) and the tensor is large.
+
+    Compiling costs seconds to minutes per new shape, which a short job (an evaluation, a test) never earns
+    back; long trainings opt in, or force it with kernel="compiled" / ZOO_KERNELS=lif_multistep=compiled.
+    """
+    import os
+
+    from .kernels import lif_compiled
+
+    if os.environ.get("ZOO_AUTO_COMPILE", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return False
+    return lif_compiled.prefer(*args, **kwargs)
 
 
 @hookimpl
@@ -94,7 +128,7 @@ def register_kernels(register: Any) -> None:
         priority=10,
         supports=lif_compiled.supports,
         available=lif_compiled.available,
-        prefer=lif_compiled.prefer,
+        prefer=_auto_compile,
         description="torch.compile'd loop over x.unbind(0), compiled once per shape; large CPU tensors",
     )
     register(
@@ -118,15 +152,9 @@ def register_models(register: Any) -> None:
         SpikingCNN,
         family="spiking_cnn",
         task="image-classification",
-        defaults={
-            "num_classes": 10,
-            "in_chans": 1,
-            "img_size": 8,
-            "T": 4,
-            "channels": [16, 32],
-            "neuron": "lif",
-            "neuron_kwargs": {},
-        },
+        defaults=dict(SPIKING_CNN_DEFAULTS),
+        weights={"digits_t4": SPIKING_CNN_DIGITS_T4},
+        preprocessing={"input": "[B, C, H, W] floats in [0, 1] (digits: pixel value / 16)"},
         description="Small convolutional SNN for 1- or 3-channel images with any registered neuron",
     )
 

@@ -129,10 +129,8 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
                 lines.append(f"| {label} | {_fmt(profile[key])} |")
         lines.append("")
         if profile:
-            lines += [
-                f"Energy convention: {profile.get('convention', 'E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm)')}.",
-                "",
-            ]
+            convention = profile.get("convention", "E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm)").rstrip(".")
+            lines += [f"Energy convention: {convention}.", ""]
     else:
         lines += ["No measured results recorded for these weights.", ""]
     lines += ["## Training", ""]
@@ -144,6 +142,8 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
             ("seed", "Seed"),
             ("learning_rule", "Learning rule"),
             ("epochs", "Epochs"),
+            ("optimizer", "Optimiser"),
+            ("seconds", "Training time (s)"),
             ("notes", "Notes"),
         ):
             if key in training:

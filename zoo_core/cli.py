@@ -7,6 +7,11 @@
     zoo neurons [PATTERN]                registered neurons: owner, paper, defaults
     zoo plugins                          installed plugins and how their loading went
     zoo new-plugin NAME [--dir DIR]      write a plugin skeleton that passes the conformance kit
+    zoo eval [NAME[.TAG]] [--pretrained] accuracy, firing rate, SOPs, energy, throughput (cli_jobs)
+    zoo train MODEL [...]                train with a learning rule, write a weight folder
+    zoo card NAME.TAG                    print a weight set's model card
+    zoo push FOLDER REPO_ID              validate and publish a weight folder to the Hub
+    zoo bench-neuron NEURON              train spiking_cnn with NEURON next to LIF on digits
 
 Errors (an unknown name, a bad argument) print one line ``zoo: error: ...`` on stderr and exit with status 2.
 
@@ -674,6 +679,8 @@ def _installed_plugin(name: str) -> bool:
 
     return any(ep.name == name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
 
+
+from . import cli_jobs  # noqa: E402, F401  (registers eval, train, card, push, bench-neuron)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -31,7 +31,7 @@ def evaluate(
     loader = DataLoader(data, batch_size=batch_size)
     correct = total = 0
     seconds = 0.0
-    for x, y in tqdm(loader, desc="accuracy", disable=not progress, leave=False):
+    for x, y in tqdm(loader, desc="accuracy", disable=None if progress else True, leave=False):
         x, y = x.to(device), y.to(device)
         t0 = time.perf_counter()
         logits = model(x)
@@ -41,7 +41,7 @@ def evaluate(
     sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
     spikes = neurons = 0.0
     convention = ""
-    for x, _ in tqdm(loader, desc="profile", disable=not progress, leave=False):
+    for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
         p = profile(model, x.to(device))
         n = x.shape[0]
         for k in sums:

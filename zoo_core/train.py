@@ -45,6 +45,7 @@ class TrainConfig:
     num_workers: int = 0
     max_steps: int | None = None
     log_json: str | None = None
+    verbose: bool = True
 
 
 def load_dataset(spec: str, split: str, in_chans: int, img_size: int, seed: int = 0) -> Dataset:
@@ -84,8 +85,12 @@ def accuracy(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
     return correct / max(total, 1)
 
 
-def train(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
-    """Train, evaluate on the test split and (rank 0, with ``cfg.out``) write a weight folder."""
+def train(cfg: TrainConfig, command: str | None = None, return_model: bool = False) -> dict[str, Any]:
+    """Train, evaluate on the test split and (rank 0, with ``cfg.out``) write a weight folder.
+
+    Returns the step count, wall time, per-step history, test accuracy (rank 0) and, with ``return_model``,
+    the trained model under ``"model"``.
+    """
     from tqdm import tqdm
 
     from .api import create_learning_rule, create_model, model_config
@@ -149,7 +154,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
             step += 1
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
-        if rank == 0:
+        if rank == 0 and cfg.verbose:
             print(
                 f"epoch {epoch + 1}/{total_epochs}: loss {sum(losses) / max(len(losses), 1):.4f}", flush=True
             )
@@ -165,7 +170,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     }
     if rank == 0:
         result["test_accuracy"] = accuracy(model, test_set)
-        print(f"test accuracy: {result['test_accuracy']:.4f} ({len(test_set)} samples)", flush=True)
+        if cfg.verbose:
+            print(f"test accuracy: {result['test_accuracy']:.4f} ({len(test_set)} samples)", flush=True)
     if cfg.log_json:
         # parameters only: DDP broadcasts rank 0's BN buffers at each forward, so after the last forward each
         # rank's running statistics hold its own batch (rank 0's are the ones saved)
@@ -179,6 +185,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
 
         dist.barrier()
         dist.destroy_process_group()
+    if return_model:
+        result["model"] = model
     return result
 
 
@@ -278,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python tools/train.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
+    if os.environ.get("ZOO_KERNELS"):  # the kernel choice is part of the recipe
+        command = f"ZOO_KERNELS={shlex.quote(os.environ['ZOO_KERNELS'])} {command}"
     train(cfg, command)
     return 0
 

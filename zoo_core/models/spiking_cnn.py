@@ -3,10 +3,12 @@
 A plain convolutional SNN for 1- or 3-channel images that takes any registered neuron by name. The demo
 weights, the neuron benchmark and the tests use it. Layer order, per stage ``i``::
 
-    [T,B,C,H,W] -> Conv3x3(C_{i-1} -> C_i, no bias) -> BN (over T*B) -> neuron -> AvgPool 2x2
-    ... -> AdaptiveAvgPool(2) -> flatten -> Linear(4 C_last -> num_classes) -> mean over T
+    [T,B,C,H,W] -> Conv3x3(C_{i-1} -> C_i, no bias) -> BN (over T*B) -> neuron -> MaxPool 2x2
+    ... -> AdaptiveMaxPool(2) -> flatten -> Linear(4 C_last -> num_classes) -> mean over T
 
 A static image ``[B,C,H,W]`` is repeated ``T`` times (direct coding); ``[T,B,C,H,W]`` frames are used as is.
+Max pooling keeps spikes binary, so every layer after the first conv is fed by spikes (synaptic operations,
+not multiply-accumulates, in :func:`zoo_core.profile`).
 """
 
 from __future__ import annotations
@@ -59,11 +61,11 @@ class SpikingCNN(nn.Module):
             layers += [
                 StepWise(nn.Conv2d(c_in, int(c), 3, padding=1, bias=False), nn.BatchNorm2d(int(c))),
                 create_neuron(neuron, **(neuron_kwargs or {})),
-                StepWise(nn.AvgPool2d(2, ceil_mode=True)),
+                StepWise(nn.MaxPool2d(2, ceil_mode=True)),
             ]
             c_in = int(c)
         self.features = nn.Sequential(*layers)
-        self.pool = StepWise(nn.AdaptiveAvgPool2d(2), nn.Flatten(1))
+        self.pool = StepWise(nn.AdaptiveMaxPool2d(2), nn.Flatten(1))
         self.head = StepWise(nn.Linear(4 * c_in, num_classes))
 
     def forward_steps(self, x: Tensor) -> Tensor:

@@ -1,0 +1,243 @@
+"""``zoo`` commands that run models: eval, train, card, push, bench-neuron.
+
+Kept apart from :mod:`zoo_core.cli` (registry browsing) so each module stays small; importing this module
+registers the commands. Like the rest of the CLI, nothing heavy is imported until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .cli import EXIT_OK, CLIError, Command, command
+
+DEFAULT_EVAL = "spiking_cnn.digits_t4"
+
+
+def _num(v: float) -> str:
+    if v >= 1e6:
+        return f"{v:,.0f} ({v:.3e})"
+    return f"{v:,.1f}" if v >= 100 else f"{v:.4g}"
+
+
+@command
+class EvalCommand(Command):
+    """Evaluate a classifier: accuracy, mean firing rate, SOPs, MACs and energy per sample, throughput.
+
+    With no NAME it evaluates the demo weights spiking_cnn.digits_t4 (shipped in model_cards/, no network).
+    Energy follows E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm); SOPs count the exact fan-out of every spike.
+    """
+
+    name = "eval"
+    help = "evaluate a model (accuracy, firing rate, SOPs, energy, throughput)"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "name",
+            nargs="?",
+            default=DEFAULT_EVAL,
+            metavar="NAME[.TAG]",
+            help=f"model, optionally with a weight tag (default: {DEFAULT_EVAL} with --pretrained)",
+        )
+        parser.add_argument("--pretrained", action="store_true", help="load the weight set of the tag")
+        parser.add_argument("--weights", metavar="FOLDER", help="load a local weight folder instead")
+        parser.add_argument(
+            "--dataset",
+            default=None,
+            help="'digits' or a folder of images (one sub-folder per class; default: the "
+            "weights' training data set, else digits)",
+        )
+        parser.add_argument("--split", default="test", help="data split (default: test)")
+        parser.add_argument("--batch-size", type=int, default=256)
+        parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .api import create_model, model_info, split_tag
+        from .evaluate import evaluate
+        from .train import load_dataset
+        from .weights import load_pretrained
+
+        name = args.name
+        pretrained = args.pretrained or (name == DEFAULT_EVAL and args.weights is None)
+        base, tag = split_tag(name)
+        info = model_info(base)
+        if info.task != "image-classification":
+            raise CLIError(f"{base!r} is a {info.task} model; zoo eval handles image classification so far")
+        if args.weights:
+            model = load_pretrained(None, args.weights)
+        else:
+            if tag and not pretrained:
+                print(
+                    f"zoo: note: evaluating freshly initialised weights; add --pretrained to load {name}",
+                    file=sys.stderr,
+                )
+            model = create_model(name, pretrained=pretrained)
+        cfg = model.zoo_args
+        dataset = (
+            args.dataset or (info.weights[tag].dataset if tag and tag in info.weights else "") or "digits"
+        )
+        data = load_dataset(dataset, args.split, int(cfg.get("in_chans", 1)), int(cfg.get("img_size", 8)))
+        report = evaluate(model, data, batch_size=args.batch_size, progress=not args.json)
+        report = {
+            "model": name,
+            "pretrained": bool(pretrained or args.weights),
+            "dataset": dataset,
+            "split": args.split,
+            **report,
+        }
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return EXIT_OK
+        print(f"{name} on {dataset} ({args.split}, {report['samples']} samples)")
+        rows = [
+            ("accuracy", f"{report['accuracy']:.4f}"),
+            ("mean firing rate", f"{report['mean_firing_rate']:.4f}"),
+            ("SOPs / sample", _num(report["sops"])),
+            ("MACs / sample", _num(report["macs"])),
+            ("energy / sample", f"{_num(report['energy_pj'])} pJ ({report['energy_pj'] / 1e6:.4g} uJ)"),
+            ("throughput", f"{report['samples_per_second']:,.0f} samples/s"),
+        ]
+        for k, v in rows:
+            print(f"  {k:<18}{v}")
+        print("  energy convention: E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm, Horowitz 2014)")
+        return EXIT_OK
+
+
+@command
+class TrainCommand(Command):
+    """Train a registered classifier with a registered learning rule and write a weight folder.
+
+    Runs under torchrun too: torchrun --standalone --nproc_per_node=2 -m zoo_core.train MODEL ...
+    """
+
+    name = "train"
+    help = "train a model on digits or an image folder (tools/train.py)"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        from .train import build_parser
+
+        build_parser(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .train import TrainConfig, train
+
+        cfg = TrainConfig(
+            model=args.model,
+            dataset=args.dataset,
+            learning_rule=args.learning_rule,
+            rule_kwargs=args.rule_kwargs,
+            model_kwargs=args.model_kwargs,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+            out=args.out,
+            tag=args.tag,
+            max_steps=args.max_steps,
+            log_json=args.log_json,
+        )
+        train(cfg, "zoo train " + " ".join(sys.argv[2:]))
+        return EXIT_OK
+
+
+@command
+class CardCommand(Command):
+    """Print the model card of a published weight set, generated from the registry and its config.json."""
+
+    name = "card"
+    help = "print the model card of NAME.TAG"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name", metavar="NAME.TAG", help="e.g. spiking_cnn.digits_t4")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .api import model_info, split_tag
+        from .cards import render_card
+        from .weights import read_config, resolve_source
+
+        base, tag = split_tag(args.name)
+        info = model_info(base)
+        if tag is None:
+            raise CLIError(
+                f"give a weight tag: {', '.join(f'{base}.{t}' for t in info.weight_tags) or 'none published'}"
+            )
+        if tag not in info.weights:
+            raise CLIError(
+                f"{base} has no weight tag {tag!r}; published: {', '.join(info.weight_tags) or 'none'}"
+            )
+        w = info.weights[tag]
+        cfg: dict[str, Any] = read_config(resolve_source(w.source, w.revision))
+        print(render_card(base, tag, cfg, info))
+        return EXIT_OK
+
+
+@command
+class PushCommand(Command):
+    """Validate a weight folder (config, card, checksum) and publish it to a Hugging Face Hub repo."""
+
+    name = "push"
+    help = "publish a weight folder to the Hugging Face Hub"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("folder", metavar="FOLDER")
+        parser.add_argument("repo_id", metavar="REPO_ID", help="owner/name on the Hub")
+        parser.add_argument("--revision", default=None, help="branch to commit to (default: main)")
+        parser.add_argument("--private", action="store_true")
+        parser.add_argument("--message", default=None, help="commit message")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .hub import push_to_hub
+
+        info = push_to_hub(
+            args.folder,
+            args.repo_id,
+            revision=args.revision,
+            private=args.private,
+            commit_message=args.message,
+        )
+        print(f"pushed {args.folder} to {args.repo_id}: {getattr(info, 'commit_url', None) or info}")
+        return EXIT_OK
+
+
+@command
+class BenchNeuronCommand(Command):
+    """Train spiking_cnn on digits with a neuron for a fixed budget, next to LIF: accuracy, firing rate, time.
+
+    The one-command way to show a new neuron works: same data, seed, budget and optimiser for both neurons.
+    """
+
+    name = "bench-neuron"
+    help = "train spiking_cnn with NEURON on digits next to LIF and compare"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("neuron", metavar="NEURON", help="registered neuron name (zoo neurons)")
+        parser.add_argument(
+            "--neuron-kwargs", type=json.loads, default={}, help="JSON arguments of the neuron"
+        )
+        parser.add_argument("--baseline", default="lif", help="neuron to compare with (default: lif)")
+        parser.add_argument("--epochs", type=int, default=3)
+        parser.add_argument("--T", type=int, default=4)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", action="store_true")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .bench import bench_neuron
+
+        rows = [
+            bench_neuron(n, kw, epochs=args.epochs, T=args.T, seed=args.seed)
+            for n, kw in ((args.neuron, args.neuron_kwargs), (args.baseline, {}))
+        ]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return EXIT_OK
+        print(f"spiking_cnn on digits, T={args.T}, {args.epochs} epochs, seed {args.seed}")
+        print(f"  {'neuron':<16}{'accuracy':>10}{'firing rate':>13}{'ms / step':>11}{'params':>9}")
+        for r in rows:
+            print(
+                f"  {r['neuron']:<16}{r['accuracy']:>10.4f}{r['mean_firing_rate']:>13.4f}"
+                f"{r['ms_per_step']:>11.2f}{r['neuron_params']:>9}"
+            )
+        return EXIT_OK
