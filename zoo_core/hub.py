@@ -16,49 +16,91 @@ from .weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, WeightsError, read_co
 WEIGHT_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
 
 
+def _check_repo_id(repo_id: str) -> None:
+    if not repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise WeightsError(f"hf://{repo_id}: a Hub source is 'hf://owner/name[@revision]'")
+
+
+def _transfer_errors() -> tuple[type[BaseException], ...]:
+    """Errors a download can end with besides ``HfHubHTTPError``/``OSError``/``ValueError``.
+
+    ``huggingface_hub`` re-raises proxy errors of its HTTP client (``httpx``/``httpx2``, not ``OSError``) and has
+    a few errors of its own that derive from plain ``Exception``; all of them mean "the download failed".
+    """
+    import sys
+
+    from huggingface_hub import errors
+
+    found: list[type[BaseException]] = [
+        c
+        for c in (getattr(errors, n, None) for n in ("EntryNotFoundError", "RevisionResolutionError"))
+        if isinstance(c, type)
+    ]
+    for module in ("httpx2", "httpx"):  # only a client that is loaded can have raised
+        error = getattr(sys.modules.get(module), "HTTPError", None)
+        if isinstance(error, type):
+            found.append(error)
+    return tuple(found)
+
+
 def download(repo_id: str, revision: str | None = None, cache_dir: str | None = None) -> Path:
-    """Download (or reuse from the cache) the weight folder ``repo_id`` at ``revision``; return its path."""
+    """Download (or reuse from the cache) the weight folder ``repo_id`` at ``revision``; return its path.
+
+    Every failure (unknown repo or revision, no network, ``HF_HUB_OFFLINE=1`` with nothing cached, a repo that
+    is not a weight folder) raises :class:`~zoo_core.weights.WeightsError` naming ``hf://repo@revision``.
+    """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    if not repo_id or repo_id.count("/") != 1:
-        raise WeightsError(f"hf://{repo_id}: a Hub source is 'hf://owner/name[@revision]'")
+    _check_repo_id(repo_id)
+    where = f"hf://{repo_id}@{revision or 'main'}"
     try:
         path = snapshot_download(repo_id, revision=revision, allow_patterns=WEIGHT_FILES, cache_dir=cache_dir)
     except LocalEntryNotFoundError as exc:
         raise WeightsError(
-            f"hf://{repo_id}@{revision or 'main'}: not in the local cache and the Hub cannot be "
-            f"reached (HF_HUB_OFFLINE or no network): {exc}"
+            f"{where}: not in the local cache and the Hub cannot be reached "
+            f"(HF_HUB_OFFLINE or no network): {exc}"
         ) from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise WeightsError(
-            f"hf://{repo_id}@{revision or 'main'}: download failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    except (HfHubHTTPError, OSError, ValueError, *_transfer_errors()) as exc:
+        raise WeightsError(f"{where}: download failed: {type(exc).__name__}: {exc}") from exc
     folder = Path(path)
     missing = [f for f in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / f).is_file()]
     if missing:
         raise WeightsError(
-            f"hf://{repo_id}@{revision or 'main'}: the repository has no {', '.join(missing)}; "
-            "it is not a zoo-core weight folder"
+            f"{where}: the repository has no {', '.join(missing)}; it is not a zoo-core weight folder"
         )
     return folder
 
 
 def validate_folder(folder: str | Path) -> dict[str, Any]:
-    """Check a weight folder before publishing: config, card front matter, weights and their checksum."""
+    """Check a weight folder before publishing; return its config.
+
+    The folder must hold a ``config.json`` that records the sha256 of ``model.safetensors`` (as
+    :func:`~zoo_core.weights.save_pretrained` writes it), a card whose front matter the Hub and the zoo accept,
+    and weights that match their checksum and load into the model the config builds (keys, shapes, dtypes,
+    finite values): exactly what a download will do, so nothing is published that cannot be loaded back.
+    """
     from .cards import parse_card
-    from .weights import read_safetensors
+    from .weights import load_folder
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"{folder}: not a folder; publish a folder written by zoo.save_pretrained")
     cfg = read_config(folder)
+    files = cfg.get("files")
+    if not isinstance(files, dict) or not isinstance(files.get(WEIGHTS_NAME), str):
+        raise WeightsError(
+            f"{folder / CONFIG_NAME}: no sha256 recorded for {WEIGHTS_NAME} (field 'files'); "
+            "write the folder with zoo.save_pretrained"
+        )
     card = folder / CARD_NAME
     if not card.is_file():
         raise WeightsError(f"{card}: missing; every published weight folder has a model card")
     try:
         parse_card(card.read_text())
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{card}: {exc}") from exc
-    read_safetensors(folder / WEIGHTS_NAME, cfg.get("files", {}).get(WEIGHTS_NAME))
+    load_folder(None, folder)
     return cfg
 
 
@@ -74,9 +116,12 @@ def push_to_hub(
 ) -> Any:
     """Validate ``folder`` and publish it to the Hub repo ``repo_id`` (created if needed).
 
-    Uses ``HfApi.create_repo(exist_ok=True)`` then ``HfApi.upload_folder`` with only the weight-folder files.
-    ``api`` replaces ``HfApi()`` (tests pass a stand-in). Returns what ``upload_folder`` returns (commit info).
+    The folder is validated first (:func:`validate_folder`); an invalid one raises
+    :class:`~zoo_core.weights.WeightsError` before anything is sent. Then ``HfApi.create_repo(exist_ok=True)`` and
+    ``HfApi.upload_folder`` with only the weight-folder files. ``api`` replaces ``HfApi()`` (tests pass a
+    stand-in). Returns what ``upload_folder`` returns (a ``CommitInfo``: ``.oid`` is the commit to pin).
     """
+    _check_repo_id(repo_id)
     cfg = validate_folder(folder)
     if api is None:
         from huggingface_hub import HfApi
