@@ -58,6 +58,7 @@ _LAZY = {
     },
     **{n: "weights" for n in ("save_pretrained", "load_pretrained", "WeightsError")},
     **{n: "hub" for n in ("push_to_hub",)},
+    **{n: "timm_interop" for n in ("register_with_timm",)},
     **{n: "plugins" for n in ("hookimpl", "API_VERSION", "reload_plugins", "ZooPluginWarning")},
     **{
         n: "errors"
@@ -73,6 +74,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "api",
+    "timm_interop",
     "cards",
     "hub",
     "weights",
