@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import zoo_core as zoo
+import zoo_core.models.spiking_cnn
 from zoo_core.errors import ConfigError, InputError, RegistrationConflictError, UnknownNameError
 from zoo_core.registry import Registry
 
@@ -64,8 +65,16 @@ def test_create_model_applies_overrides_and_records_config():
         zoo.create_model("spiking_cnn", colour=3)
     with pytest.raises(ConfigError, match="T"):
         zoo.create_model("spiking_cnn", T=0)
-    with pytest.raises(ValueError, match="no published weights"):
-        zoo.create_model("spiking_cnn", pretrained=True)
+    # the only weight set is taken when no tag is given
+    assert zoo.create_model("spiking_cnn", pretrained=True).zoo_weights["tag"] == "digits_t4"
+    zoo.register_model("bare_cnn", owner="tests", defaults={"T": 2})(zoo_core.models.spiking_cnn.SpikingCNN)
+    try:
+        with pytest.raises(ValueError, match="no published weights"):
+            zoo.create_model("bare_cnn", pretrained=True)
+    finally:
+        zoo.unregister("model", "bare_cnn")
+    with pytest.raises(ValueError, match="extra"):  # a typo in metadata is an error, not silently dropped
+        zoo.register_model("typo_cnn", owner="tests", defualts={})(zoo_core.models.spiking_cnn.SpikingCNN)
     with pytest.raises(UnknownNameError, match="weight tag"):
         zoo.create_model("spiking_cnn.imagenet_t4")
 

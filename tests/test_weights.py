@@ -172,3 +172,69 @@ def test_pickle_needs_opt_in_and_is_weights_only(tmp_path):
 def test_save_needs_a_zoo_model(tmp_path):
     with pytest.raises(WeightsError, match=r"zoo\.create_model"):
         zoo.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
+
+
+def test_from_official_and_convert(tmp_path, capsys):
+    from zoo_core.cli import main
+
+    torch.manual_seed(0)
+    src = zoo.create_model("spiking_cnn", num_classes=3)
+
+    def from_official(sd):  # an "official" layout: every key prefixed with "net."
+        return {k.removeprefix("net."): v for k, v in sd.items()}
+
+    def official_config(sd):
+        return {"num_classes": sd["head.module.weight"].shape[0]}
+
+    zoo.register_model(
+        "official_cnn",
+        owner="tests",
+        defaults=zoo.model_info("spiking_cnn").defaults,
+        from_official=from_official,
+        official_config=official_config,
+    )(type(src))
+    try:
+        official = {"net." + k: v for k, v in src.state_dict().items()}
+        ckpt = tmp_path / "official.pth"
+        torch.save({"model": {"module." + k: v for k, v in official.items()}, "epoch": 3}, ckpt)
+        mapped = zoo.from_official("official_cnn", {"model": official})
+        assert mapped.keys() == src.state_dict().keys()
+        with pytest.raises(ValueError, match="no official-checkpoint mapping"):
+            zoo.from_official("spiking_cnn", official)
+        # pickles need the opt-in on the command line too
+        assert (
+            main(
+                ["convert", "--official", str(ckpt), "--model", "official_cnn", "--out", str(tmp_path / "o")]
+            )
+            == 2
+        )
+        assert "allow_pickle" in capsys.readouterr().err
+        out = tmp_path / "w"
+        code = main(
+            [
+                "convert",
+                "--official",
+                str(ckpt),
+                "--model",
+                "official_cnn",
+                "--out",
+                str(out),
+                "--allow-pickle",
+                "--tag",
+                "test",
+            ]
+        )
+        assert code == 0
+        loaded = zoo.load_pretrained(None, out)
+        assert loaded.zoo_args["num_classes"] == 3  # inferred from the checkpoint
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in src.state_dict().items())
+        cfg = json.loads((out / CONFIG_NAME).read_text())
+        assert cfg["official"]["official_sha256"] == sha256_file(ckpt)
+        assert cfg["parameters"]["total"] == sum(p.numel() for p in src.parameters())
+        bn = sum(
+            m.weight.numel() + m.bias.numel() for m in src.modules() if isinstance(m, torch.nn.BatchNorm2d)
+        )
+        assert cfg["parameters"]["without_bn_affine"] == cfg["parameters"]["total"] - bn
+        assert f"{cfg['parameters']['total']:,}" in (out / "README.md").read_text()
+    finally:
+        zoo.unregister("model", "official_cnn")

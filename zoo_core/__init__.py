@@ -40,6 +40,8 @@ _LAZY = {
             "create_dataset",
             "dataset_info",
             "entry_info",
+            "from_official",
+            "official_config",
             "list_plugins",
             "register_model",
             "register_neuron",

@@ -264,3 +264,31 @@ def register_kernel(
 def unregister(kind: str, name: str) -> None:
     """Remove an entry (for notebooks and tests)."""
     runtime().registries[kind].remove(name)
+
+
+# ----------------------------------------------------------------------------------------------- official weights
+def from_official(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Map an official checkpoint's state dict to this zoo's layout for model ``name``.
+
+    A wrapping dict (``{"model": ...}``, ``{"state_dict": ...}``) and a DDP ``module.`` prefix are removed
+    first; then the model's registered ``from_official`` mapping runs (identity where the layouts agree).
+    Raises a clear error if the model's plugin registered no mapping.
+    """
+    from .weights import unwrap_state_dict
+
+    base, _ = split_tag(name)
+    entry = _reg("model").get(base)
+    fn = entry.hooks.get("from_official")
+    if fn is None:
+        raise ValueError(
+            f"model {base!r} has no official-checkpoint mapping (its plugin registers none); "
+            "load a zoo weight folder with zoo.load_pretrained instead"
+        )
+    return fn(unwrap_state_dict(state_dict))
+
+
+def official_config(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Constructor overrides implied by an official state dict (e.g. ``num_classes``), or ``{}``."""
+    base, _ = split_tag(name)
+    fn = _reg("model").get(base).hooks.get("official_config")
+    return dict(fn(state_dict)) if fn is not None else {}

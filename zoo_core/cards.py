@@ -82,6 +82,7 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
     )
     args = config.get("args", {})
     T = args.get("T", config.get("T"))
+    params = config.get("parameters") or {}
     lines = [
         "---",
         data.to_yaml(),
@@ -94,6 +95,12 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
         "",
         f"Task: {info.task}. Time steps: T = {T}. "
         + (f"Classes: {args['num_classes']}. " if "num_classes" in args else "")
+        + (
+            f"Parameters: {params['total']:,} ({params['without_bn_affine']:,} without BatchNorm affine "
+            "parameters, the convention of BN-folded counts). "
+            if params
+            else ""
+        )
         + "Output: "
         + (info.io.description or "see the I/O spec")
         + ".",

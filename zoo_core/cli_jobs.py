@@ -241,3 +241,62 @@ class BenchNeuronCommand(Command):
                 f"{r['ms_per_step']:>11.2f}{r['neuron_params']:>9}"
             )
         return EXIT_OK
+
+
+@command
+class ConvertCommand(Command):
+    """Turn an official checkpoint into a zoo weight folder (config.json, model.safetensors, card).
+
+    The checkpoint's state dict goes through zoo.from_official(MODEL, ...) and is checked against the model
+    (keys, shapes, dtypes, finite values) before anything is written. Pickled .pth files can execute code when
+    loaded: they are refused unless --allow-pickle is given, and then read with torch.load(weights_only=True).
+    """
+
+    name = "convert"
+    help = "convert an official checkpoint into a weight folder"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--official", required=True, metavar="FILE", help="official checkpoint (.pth, .safetensors)"
+        )
+        parser.add_argument("--model", required=True, metavar="NAME", help="registered model name")
+        parser.add_argument("--out", required=True, metavar="FOLDER", help="weight folder to write")
+        parser.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. imagenet_t4")
+        parser.add_argument(
+            "--model-kwargs",
+            type=json.loads,
+            default={},
+            help="JSON constructor overrides (num_classes is inferred when the plugin can)",
+        )
+        parser.add_argument(
+            "--allow-pickle",
+            action="store_true",
+            help="accept a pickled checkpoint (read with torch.load(weights_only=True))",
+        )
+        parser.add_argument(
+            "--dataset", default=None, help="data set the weights were trained on (for the card)"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .api import create_model, from_official, official_config
+        from .weights import load_official, load_state_dict_checked, save_pretrained, sha256_file
+
+        state = from_official(args.model, load_official(args.official, allow_pickle=args.allow_pickle))
+        kwargs = {**official_config(args.model, state), **args.model_kwargs}
+        model = create_model(args.model, **kwargs)
+        load_state_dict_checked(model, state, args.official)
+        source = {"official_file": Path(args.official).name, "official_sha256": sha256_file(args.official)}
+        training = {
+            "notes": f"converted from the official checkpoint {source['official_file']} "
+            f"(sha256 {source['official_sha256']}) with zoo convert",
+            "command": "zoo convert " + " ".join(sys.argv[2:]),
+        }
+        if args.dataset:
+            training["dataset"] = args.dataset
+        folder = save_pretrained(
+            model.eval(), args.out, tag=args.tag, extra_config={"official": source, "training": training}
+        )
+        print(f"wrote {folder} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+        return EXIT_OK

@@ -125,7 +125,9 @@ class WeightInfo(BaseModel):
 
 
 class EntryInfo(BaseModel):
-    """Metadata common to every registry entry."""
+    """Metadata common to every registry entry (unknown fields are an error: a typo must not vanish)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     kind: str

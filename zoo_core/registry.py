@@ -11,11 +11,16 @@ from __future__ import annotations
 import fnmatch
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RegistrationConflictError, UnknownNameError
 from .info import INFO_CLASSES, EntryInfo
+
+#: per kind, the keyword arguments of ``register`` that are callables kept beside the metadata:
+#: ``from_official(state_dict) -> state_dict`` maps an official checkpoint to the zoo layout;
+#: ``official_config(state_dict) -> dict`` infers constructor overrides (e.g. num_classes) from it.
+ENTRY_HOOKS: dict[str, tuple[str, ...]] = {"model": ("from_official", "official_config")}
 
 KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "counting_rule")
 
@@ -24,6 +29,8 @@ KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "
 class Entry:
     factory: Callable[..., Any]
     info: EntryInfo
+    #: callables that belong to the entry but not to its (serialisable) metadata, e.g. ``from_official``
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 class Registry:
@@ -58,9 +65,14 @@ class Registry:
             )
         info_cls = INFO_CLASSES[self.kind]
         meta = dict(meta)
+        hooks = {k: meta.pop(k) for k in ENTRY_HOOKS.get(self.kind, ()) if k in meta}
+        hooks = {k: fn for k, fn in hooks.items() if fn is not None}
+        for k, fn in hooks.items():
+            if not callable(fn):
+                raise TypeError(f"{self.kind} {name!r}: {k} must be callable, got {type(fn).__name__}")
         meta.setdefault("description", (getattr(factory, "__doc__", None) or "").strip().split("\n")[0])
         info = info_cls(name=name, plugin=owner, **meta)
-        self._entries[name] = Entry(factory, info)
+        self._entries[name] = Entry(factory, info, hooks)
         return info
 
     def remove_owner(self, owner: str) -> None:

@@ -96,10 +96,23 @@ def model_config_dict(
         "T": args.get("T"),
         "num_classes": args.get("num_classes"),
         "preprocessing": _jsonable(info.preprocessing, "preprocessing"),
+        "parameters": parameter_counts(model),
     }
     if extra:
         cfg.update(_jsonable(extra, "extra config"))
     return cfg
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Total parameters, and the count without BatchNorm affine weight/bias (what BN-folded papers report)."""
+    total = sum(p.numel() for p in model.parameters())
+    bn = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._NormBase)
+        for p in m.parameters(recurse=False)
+    )
+    return {"total": total, "without_bn_affine": total - bn}
 
 
 def save_pretrained(
@@ -330,10 +343,25 @@ def load_official(path: str | os.PathLike[str], allow_pickle: bool = False) -> d
         raise WeightsError(
             f"{path}: cannot be read as a weights-only checkpoint ({type(exc).__name__}: {exc})"
         ) from exc
-    for key in ("model", "state_dict", "model_state_dict", "net"):
+    try:
+        return unwrap_state_dict(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def unwrap_state_dict(obj: Any) -> dict[str, Tensor]:
+    """The state dict inside a training checkpoint: unwrap ``{"model"|"state_dict"|...: sd}`` and a DDP
+    ``module.`` prefix; everything left must be tensors."""
+    for key in ("model", "state_dict", "model_state_dict", "net", "model_ema"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise WeightsError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-    return obj
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        kind = type(obj).__name__
+        raise WeightsError(
+            f"expected a (possibly wrapped) state dict of tensors, got {kind}"
+            + (f" with keys {sorted(obj)[:6]}" if isinstance(obj, dict) else "")
+        )
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return dict(obj)
