@@ -121,25 +121,9 @@ class TrainCommand(Command):
         build_parser(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from .train import TrainConfig, train
+        from .train import config_from_args, recipe_command, train
 
-        cfg = TrainConfig(
-            model=args.model,
-            dataset=args.dataset,
-            learning_rule=args.learning_rule,
-            rule_kwargs=args.rule_kwargs,
-            model_kwargs=args.model_kwargs,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            seed=args.seed,
-            out=args.out,
-            tag=args.tag,
-            max_steps=args.max_steps,
-            log_json=args.log_json,
-        )
-        train(cfg, "zoo train " + " ".join(sys.argv[2:]))
+        train(config_from_args(args), recipe_command("zoo train", sys.argv[2:]))
         return EXIT_OK
 
 

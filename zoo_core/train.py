@@ -265,30 +265,23 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cfg = TrainConfig(
-        model=args.model,
-        dataset=args.dataset,
-        learning_rule=args.learning_rule,
-        rule_kwargs=args.rule_kwargs,
-        model_kwargs=args.model_kwargs,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        out=args.out,
-        tag=args.tag,
-        max_steps=args.max_steps,
-        log_json=args.log_json,
-    )
-    command = "python tools/train.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
-    if os.environ.get("ZOO_KERNELS"):  # the kernel choice is part of the recipe
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed :func:`build_parser` arguments."""
+    fields = TrainConfig.__dataclass_fields__
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+def recipe_command(prefix: str, argv: list[str]) -> str:
+    """The command line recorded in a card (with the kernel choice, which is part of the recipe)."""
+    command = f"{prefix} " + " ".join(shlex.quote(a) for a in argv)
+    if os.environ.get("ZOO_KERNELS"):
         command = f"ZOO_KERNELS={shlex.quote(os.environ['ZOO_KERNELS'])} {command}"
-    train(cfg, command)
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train(config_from_args(build_parser().parse_args(argv)), recipe_command("python tools/train.py", argv))
     return 0
 
 
