@@ -170,9 +170,10 @@ def test_list_pretrained(capsys: pytest.CaptureFixture[str], model_with_weights:
     assert rc == 0
     lines = out.splitlines()
     assert {"fx_cli_net.cifar10_t2", "fx_cli_net.digits_t4"} <= set(lines)
+    assert "spiking_cnn.digits_t4" in lines  # the core's demo weights
     assert "spiking_cnn" not in lines and "fx_cli_net" not in lines  # only NAME.TAG
     assert all("." in line for line in lines)
-    assert run(capsys, "list", "--pretrained", "digits")[1].splitlines() == ["fx_cli_net.digits_t4"]
+    assert run(capsys, "list", "--pretrained", "fx_*digits*")[1].splitlines() == ["fx_cli_net.digits_t4"]
 
 
 # ------------------------------------------------------------------------------------------ info
@@ -188,7 +189,7 @@ def test_info_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert "frames [T=4, B, in_chans=1, img_size=8, img_size=8] (unit)" in out
     assert f["output"] == "logits [B, num_classes=10] (real)"
     assert "T=4" in f["defaults"] and "neuron='lif'" in f["defaults"] and "channels=[16, 32]" in f["defaults"]
-    assert f["weights"] == "none published"
+    assert f["weights"].startswith("spiking_cnn.digits_t4  dataset=digits  accuracy=0.99")
 
 
 def test_info_model_weights(capsys: pytest.CaptureFixture[str], model_with_weights: str) -> None:
@@ -278,7 +279,9 @@ def test_plugins_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "API", "STATUS", "REGISTERED"]
     core = lines[1]
     assert core.split()[:5] == ["zoo_core", "zoo-core", zoo.__version__, zoo.API_VERSION, "ok"]
-    assert "model: spiking_cnn" in core and "neuron: if, lif, plif" in core and "dataset: digits" in core
+    core_neurons = [n for n in zoo.list_neurons() if zoo.neuron_info(n).plugin == "zoo_core"]
+    assert "model: spiking_cnn" in core and "dataset: digits" in core
+    assert f"neuron: {', '.join(core_neurons[:3])}" in core
     assert "surrogate: atan, erf, rectangular, +2 more" in core  # long lists are shortened...
     verbose = run(capsys, "plugins", "-v")[1].splitlines()[1]
     assert "surrogate: atan, erf, rectangular, sigmoid, triangular" in verbose  # ...unless -v
@@ -291,7 +294,10 @@ def test_plugins_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0
     data = json.loads(out)
     assert data[0]["name"] == "zoo_core" and data[0]["status"] == "ok"
-    assert data[0]["registered"]["neuron"] == ["if", "lif", "plif"]
+    assert data[0]["registered"]["neuron"] == [
+        n for n in zoo.list_neurons() if zoo.neuron_info(n).plugin == "zoo_core"
+    ]
+    assert {"if", "lif", "plif"} <= set(data[0]["registered"]["neuron"])
     assert [p["name"] for p in data] == [p.name for p in zoo.list_plugins()]
 
 

@@ -105,6 +105,34 @@ class EvalCommand(Command):
         return EXIT_OK
 
 
+def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``zoo train`` / ``tools/train.py`` (kept here: building ``zoo --help`` must not import torch)."""
+    p.add_argument("model", help="registered model name (zoo list)")
+    p.add_argument(
+        "--dataset", default="digits", help="'digits' or a folder of images, one sub-folder per class"
+    )
+    p.add_argument("--learning-rule", default="bptt", help="registered learning rule (default: bptt)")
+    p.add_argument("--rule-kwargs", default="{}", type=json.loads, help="JSON arguments of the learning rule")
+    p.add_argument(
+        "--model-kwargs",
+        default="{}",
+        type=json.loads,
+        help='JSON constructor overrides, e.g. \'{"T": 4, "neuron": "plif"}\'',
+    )
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--out", default=None, help="write a weight folder (config.json, model.safetensors, README.md)"
+    )
+    p.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. digits_t4")
+    p.add_argument("--log-json", default=None, help="write per-rank results to FILE.rank<N> (for tests)")
+    return p
+
+
 @command
 class TrainCommand(Command):
     """Train a registered classifier with a registered learning rule and write a weight folder.
@@ -116,9 +144,7 @@ class TrainCommand(Command):
     help = "train a model on digits or an image folder (tools/train.py)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        from .train import build_parser
-
-        build_parser(parser)
+        add_train_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from .train import config_from_args, recipe_command, train

@@ -236,33 +236,13 @@ def write_folder(
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The training command line (defined in :mod:`zoo_core.cli_jobs`, which must not import torch)."""
+    from .cli_jobs import add_train_arguments
+
     p = parser or argparse.ArgumentParser(
-        prog="zoo train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="tools/train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("model", help="registered model name (zoo list)")
-    p.add_argument(
-        "--dataset", default="digits", help="'digits' or a folder of images, one sub-folder per class"
-    )
-    p.add_argument("--learning-rule", default="bptt", help="registered learning rule (default: bptt)")
-    p.add_argument("--rule-kwargs", default="{}", type=json.loads, help="JSON arguments of the learning rule")
-    p.add_argument(
-        "--model-kwargs",
-        default="{}",
-        type=json.loads,
-        help='JSON constructor overrides, e.g. \'{"T": 4, "neuron": "plif"}\'',
-    )
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
-    p.add_argument(
-        "--out", default=None, help="write a weight folder (config.json, model.safetensors, README.md)"
-    )
-    p.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. digits_t4")
-    p.add_argument("--log-json", default=None, help="write per-rank results to FILE.rank<N> (for tests)")
-    return p
+    return add_train_arguments(p)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
