@@ -238,3 +238,13 @@ def test_from_official_and_convert(tmp_path, capsys):
         assert f"{cfg['parameters']['total']:,}" in (out / "README.md").read_text()
     finally:
         zoo.unregister("model", "official_cnn")
+
+
+def test_identical_weights_give_identical_bytes(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.create_model("spiking_cnn")
+    digests = {
+        sha256_file(zoo.save_pretrained(model, tmp_path / str(i), card=False) / WEIGHTS_NAME)
+        for i in range(8)
+    }
+    assert len(digests) == 1

@@ -140,7 +140,9 @@ def save_pretrained(
     folder = Path(folder)
     cfg = model_config_dict(model, tag, extra_config)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    blob = save(state, metadata={"format": "pt", "zoo_model": cfg["model"]})
+    # one metadata key only: safetensors writes several in hash-map order, which would make identical weights
+    # give different bytes (and checksums) from run to run
+    blob = save(state, metadata={"format": "pt"})
     _atomic_write(folder / WEIGHTS_NAME, blob)
     cfg["files"] = {WEIGHTS_NAME: hashlib.sha256(blob).hexdigest()}
     _atomic_write(folder / CONFIG_NAME, (json.dumps(cfg, indent=2, sort_keys=False) + "\n").encode())
