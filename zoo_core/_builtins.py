@@ -138,6 +138,7 @@ def register_kernels(register: Any) -> None:
         devices=("cuda", "cpu"),
         priority=20,
         supports=lif_triton.supports,
+        prefer=lif_triton.prefer,
         available=lif_triton.available,
         description="fused Triton forward+backward over T (CUDA; CPU only under TRITON_INTERPRET=1)",
     )

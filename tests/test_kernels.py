@@ -1,0 +1,321 @@
+"""``lif_multistep`` kernels: Triton (under TRITON_INTERPRET=1 on the CPU), torch.compile, and dispatch.
+
+Every alternate must equal the reference (``zoo_core.kernels.lif.lif_multistep_reference``): spikes exactly,
+``v_T`` and gradients to rounding. The Triton kernels decide per call whether to run under the interpreter
+(``TRITON_INTERPRET`` is read at call time, not when triton is imported), so the tests set the variable with
+``monkeypatch`` and do not depend on the order in which modules were imported.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import zoo_core as zoo
+from zoo_core.kernels import implementations, select
+from zoo_core.kernels import lif_compiled as lc
+from zoo_core.kernels import lif_triton as lt
+from zoo_core.kernels.lif import lif_multistep_reference
+from zoo_core.neurons.surrogate import SURROGATES, ATan
+
+SURROGATE_NAMES = sorted(SURROGATES)
+MODES = {  # name -> charge kwargs
+    "if": {"tau": None, "decay_input": False},
+    "lif_decay": {"tau": 3.0, "decay_input": True},  # tau=3: a division that is not exact in binary
+    "lif_nodecay": {"tau": 3.0, "decay_input": False},
+}
+RESETS = {"hard0": 0.0, "hard-0.3": -0.3, "soft": None}
+
+
+def _kwargs(mode: str, reset: str, detach: bool, surrogate: str, alpha: float = 1.7) -> dict:
+    return {
+        **MODES[mode],
+        "k": None,
+        "v_threshold": 0.7,
+        "v_reset": RESETS[reset],
+        "detach_reset": detach,
+        "surrogate": SURROGATES[surrogate](alpha=alpha),
+    }
+
+
+def _inputs(dtype: torch.dtype, shape=(4, 3, 5), seed: int = 0):
+    """x_seq, v0 (nonzero, both requiring grad) and random upstream gradients for spikes and v_T."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 1.2 + 0.3).to(dtype).requires_grad_()
+    v0 = (torch.randn(shape[1:], generator=g, dtype=torch.float64) * 0.5).to(dtype).requires_grad_()
+    gs = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    gv = torch.randn(shape[1:], generator=g, dtype=torch.float64).to(dtype)
+    return x, v0, gs, gv
+
+
+def _run(fn, x, v0, gs, gv, kw):
+    s, v = fn(x, v0, **kw)
+    gx, gv0 = torch.autograd.grad([s, v], [x, v0], [gs, gv])
+    return s.detach(), v.detach(), gx, gv0
+
+
+def _assert_matches(got, want, rtol: float, atol: float) -> None:
+    s, v, gx, gv0 = got
+    rs, rv, rgx, rgv0 = want
+    assert s.dtype == rs.dtype and v.dtype == rv.dtype and gx.dtype == rgx.dtype
+    assert torch.equal(s, rs), f"{int((s != rs).sum())} spikes differ"
+    torch.testing.assert_close(v, rv, rtol=rtol, atol=atol)
+    torch.testing.assert_close(gx, rgx, rtol=rtol, atol=atol)
+    torch.testing.assert_close(gv0, rgv0, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------------------------------------ Triton
+@pytest.fixture
+def interpret(monkeypatch):
+    """Triton under its CPU interpreter (skips cleanly when triton is not installed)."""
+    pytest.importorskip("triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert lt.available()
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("surrogate", SURROGATE_NAMES)
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+@pytest.mark.parametrize("reset", list(RESETS))
+@pytest.mark.parametrize("mode", list(MODES))
+def test_triton_equals_reference_float64(interpret, mode, reset, detach, surrogate):
+    kw = _kwargs(mode, reset, detach, surrogate)
+    x, v0, gs, gv = _inputs(torch.float64)
+    assert lt.supports(x, v0, **kw)
+    want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
+    got = _run(lt.lif_multistep_triton, x, v0, gs, gv, kw)
+    assert 0 < want[0].sum() < want[0].numel()  # some neurons fire and some do not
+    _assert_matches(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize(
+    "dtype,rtol,atol", [(torch.float32, 1e-5, 1e-6), (torch.float16, 2e-2, 2e-3)], ids=["float32", "float16"]
+)
+@pytest.mark.parametrize("mode,reset", [("lif_decay", "hard-0.3"), ("lif_nodecay", "soft"), ("if", "hard0")])
+def test_triton_equals_reference_low_precision(interpret, dtype, rtol, atol, mode, reset):
+    # every intermediate is rounded to the storage dtype as PyTorch does, so spikes and v_T agree exactly
+    kw = _kwargs(mode, reset, False, "sigmoid")
+    x, v0, gs, gv = _inputs(dtype, shape=(6, 4, 33))
+    want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
+    got = _run(lt.lif_multistep_triton, x, v0, gs, gv, kw)
+    assert torch.equal(got[1], want[1])
+    _assert_matches(got, want, rtol=rtol, atol=atol)
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 1), (3, 1, 1)], ids=str)
+def test_triton_edge_shapes(interpret, shape):
+    kw = _kwargs("lif_decay", "hard-0.3", False, "triangular")
+    x, v0, gs, gv = _inputs(torch.float64, shape=shape, seed=3)
+    want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
+    _assert_matches(_run(lt.lif_multistep_triton, x, v0, gs, gv, kw), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.triton
+def test_triton_partial_gradients_and_no_grad(interpret):
+    kw = _kwargs("lif_decay", "hard-0.3", False, "atan")
+    x, v0, gs, gv = _inputs(torch.float64)
+    # gradient through the spikes only, then through v_T only
+    for outputs in ([0], [1]):
+        grads = []
+        for fn in (lif_multistep_reference, lt.lif_multistep_triton):
+            out = fn(x, v0, **kw)
+            grads.append(
+                torch.autograd.grad([out[i] for i in outputs], [x, v0], [(gs, gv)[i] for i in outputs])
+            )
+        for a, b in zip(*grads):
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    # v0 without grad: only x gets one
+    v0c = v0.detach()
+    s, v = lt.lif_multistep_triton(x, v0c, **kw)
+    (gx,) = torch.autograd.grad([s, v], [x], [gs, gv])
+    want = _run(lif_multistep_reference, x, v0c.clone().requires_grad_(), gs, gv, kw)
+    torch.testing.assert_close(gx, want[2], rtol=1e-12, atol=1e-12)
+    # no grad needed: the forward-only kernel (no H written) gives the same values
+    with torch.no_grad():
+        s, v = lt.lif_multistep_triton(x, v0, **kw)
+    assert not s.requires_grad
+    assert torch.equal(s, want[0]) and torch.equal(v, want[1])
+
+
+@pytest.mark.triton
+def test_triton_non_contiguous_input_and_neuron_api(interpret):
+    kw = _kwargs("lif_nodecay", "soft", True, "erf")
+    base = torch.randn(3, 5, 4, dtype=torch.float64) + 0.5
+    x = base.transpose(1, 2)  # [3, 4, 5], not contiguous
+    v0 = torch.zeros(4, 5, dtype=torch.float64)
+    assert not x.is_contiguous() and lt.supports(x, v0, **kw)
+    s, v = lt.lif_multistep_triton(x, v0, **kw)
+    rs, rv = lif_multistep_reference(x, v0, **kw)
+    assert torch.equal(s, rs) and torch.equal(v, rv)
+
+    # through a neuron: kernel="triton" really runs Triton and matches the reference neuron
+    ref = zoo.create_neuron("lif", tau=2.0, v_reset=None, kernel="reference").double()
+    tri = zoo.create_neuron("lif", tau=2.0, v_reset=None, kernel="triton").double()
+    xs = (torch.randn(5, 2, 6, dtype=torch.float64) + 0.8).requires_grad_()
+    assert select("lif_multistep", xs, torch.zeros(2, 6, dtype=torch.float64), kernel="triton", **{
+        "tau": 2.0, "k": None, "v_threshold": 1.0, "v_reset": None, "decay_input": True,
+        "detach_reset": False, "surrogate": tri.surrogate,
+    }).impl == "triton"  # fmt: skip
+    out_r, out_t = ref(xs), tri(xs)
+    assert torch.equal(out_r, out_t)
+    (g_r,) = torch.autograd.grad(out_r.sum(), xs)
+    (g_t,) = torch.autograd.grad(out_t.sum(), xs)
+    torch.testing.assert_close(g_t, g_r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.triton
+def test_triton_supports_declines_what_it_cannot_do(interpret, monkeypatch):
+    x = torch.randn(3, 4)
+    v0 = torch.zeros(4)
+    kw = _kwargs("lif_decay", "hard0", False, "atan")
+    assert lt.supports(x, v0, **kw)
+    assert not lt.supports(x, v0, **{**kw, "k": torch.tensor(0.5)})  # PLIF
+    assert not lt.supports(x.double(), v0, **kw)  # mixed dtypes
+    assert not lt.supports(x, torch.zeros(5), **kw)  # v0 not shaped like x[0]
+    assert not lt.supports(x.to(torch.int32), v0.to(torch.int32), **kw)
+    assert not lt.supports(x.bfloat16(), v0.bfloat16(), **kw)  # the interpreter truncates bfloat16
+    assert not lt.supports(x[:0], v0, **kw)  # T = 0: the reference raises its own error
+
+    class Custom(ATan):  # keeps the name "atan" but changes the derivative
+        @staticmethod
+        def grad(x, alpha):
+            return torch.ones_like(x)
+
+    class Plugin(torch.nn.Module):
+        name, alpha = "my_surrogate", 1.0
+
+    assert not lt.supports(x, v0, **{**kw, "surrogate": Custom()})
+    assert not lt.supports(x, v0, **{**kw, "surrogate": Plugin()})
+    with pytest.raises(ValueError, match="does not support"):
+        lt.lif_multistep_triton(x, v0, **{**kw, "k": torch.tensor(0.5)})
+    # without the interpreter a CPU tensor cannot run, and without CUDA the kernel is unavailable
+    monkeypatch.delenv("TRITON_INTERPRET")
+    assert not lt.supports(x, v0, **kw)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not lt.available()
+
+
+def test_triton_is_not_imported_by_registration():
+    code = (
+        "import sys, zoo_core as zoo\n"
+        "assert 'lif_multistep:triton' in zoo.list_kernels()\n"
+        "from zoo_core.kernels import lif_triton\n"
+        "print(lif_triton.tl is None, lif_triton._kernels == {})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
+
+
+# ---------------------------------------------------------------------------------------- torch.compile
+@pytest.mark.slow
+def test_compiled_neuron_equals_reference():
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    torch.manual_seed(0)
+    kwargs = {"tau": 3.0, "v_reset": -0.2, "v_threshold": 0.8, "surrogate": "sigmoid"}
+    ref = zoo.create_neuron("lif", kernel="reference", **kwargs)
+    comp = zoo.create_neuron("lif", kernel="compiled", **kwargs)
+    x = (torch.randn(4, 3, 8) + 0.6).requires_grad_()
+    before = len(lc._compiled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to the reference would warn
+        out_c = comp(x)
+        (g_c,) = torch.autograd.grad(out_c, x, torch.linspace(-1, 1, out_c.numel()).view_as(out_c))
+        with torch.no_grad():
+            out_nograd = comp(x)
+    assert lc._broken is None
+    assert len(lc._compiled) == before + 2  # one forward and one backward graph: the compiled path ran
+    out_r = ref(x)
+    (g_r,) = torch.autograd.grad(out_r, x, torch.linspace(-1, 1, out_r.numel()).view_as(out_r))
+    assert 0 < out_r.sum() < out_r.numel()
+    assert torch.equal(out_c, out_r) and torch.equal(out_nograd, out_r)
+    torch.testing.assert_close(g_c, g_r, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------- dispatch
+def _call(x: torch.Tensor, **over):
+    kw = {
+        "tau": 2.0,
+        "k": None,
+        "v_threshold": 1.0,
+        "v_reset": 0.0,
+        "decay_input": True,
+        "detach_reset": False,
+        "surrogate": ATan(),
+    }
+    kw.update(over)
+    return (x, torch.zeros_like(x[0])), kw
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for var in (
+        "ZOO_KERNELS",
+        "TRITON_INTERPRET",
+        "ZOO_NO_COMPILE",
+        "ZOO_COMPILE_MIN_NUMEL",
+        "ZOO_AUTO_COMPILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    for k in implementations("lif_multistep").values():  # the fallback warning is once per process
+        monkeypatch.setattr(k, "_warned", set())
+    return monkeypatch
+
+
+def test_select_small_cpu_tensor_uses_reference(clean_env):
+    args, kw = _call(torch.randn(4, 2, 8))
+    assert select("lif_multistep", *args, **kw).impl == "reference"
+
+
+def test_select_large_cpu_tensor_uses_compiled_unless_env_says_reference(clean_env):
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    clean_env.setenv("ZOO_COMPILE_MIN_NUMEL", "16")  # "large" without allocating a large tensor
+    args, kw = _call(torch.randn(4, 2, 8))
+    clean_env.setenv("ZOO_AUTO_COMPILE", "1")  # automatic compilation is opt-in
+    assert select("lif_multistep", *args, **kw).impl == "compiled"
+    clean_env.setenv("ZOO_KERNELS", "other_op=compiled, lif_multistep=reference")
+    assert select("lif_multistep", *args, **kw).impl == "reference"
+
+
+def test_forced_triton_on_cpu_without_interpreter_falls_back_with_warning(clean_env):
+    args, kw = _call(torch.randn(4, 2, 8))
+    with pytest.warns(RuntimeWarning, match="lif_multistep:triton cannot run"):
+        assert select("lif_multistep", *args, kernel="triton", **kw).impl == "reference"
+    # the same through ZOO_KERNELS and a neuron: it still runs, on the reference
+    clean_env.setattr(implementations("lif_multistep")["triton"], "_warned", set())
+    clean_env.setenv("ZOO_KERNELS", "lif_multistep=triton")
+    neuron = zoo.create_neuron("lif")
+    x = torch.randn(4, 2, 8) + 1.0
+    with pytest.warns(RuntimeWarning, match="using the reference"):
+        out = neuron(x)
+    assert torch.equal(out, lif_multistep_reference(x, torch.zeros(2, 8), surrogate=ATan())[0])
+
+
+@pytest.mark.triton
+def test_forced_triton_plif_falls_back_to_reference(clean_env):
+    pytest.importorskip("triton")
+    clean_env.setenv("TRITON_INTERPRET", "1")  # triton available on the CPU, but PLIF's tensor k is not
+    plif = zoo.create_neuron("plif", kernel="triton")
+    x = (torch.randn(4, 2, 8) + 1.0).requires_grad_()
+    args, kw = _call(x.detach(), k=plif.w.sigmoid())
+    with pytest.warns(RuntimeWarning, match="lif_multistep:triton cannot run"):
+        assert select("lif_multistep", *args, kernel="triton", **kw).impl == "reference"
+    ref = zoo.create_neuron("plif", kernel="reference")
+    out = plif(x)  # warned once above: silent now
+    assert torch.equal(out, ref(x))
+    out.sum().backward()  # the learnable time constant still gets its gradient
+    assert plif.w.grad is not None and plif.w.grad != 0
+
+
+def test_unknown_forced_kernel_is_an_error(clean_env):
+    args, kw = _call(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="choose from"):
+        select("lif_multistep", *args, kernel="cuda_magic", **kw)
