@@ -31,7 +31,8 @@ def test_demo_folder_matches_the_registry():
     card = parse_card((DEMO / "README.md").read_text())
     assert card.data.eval_results[0].metric_value == w.metrics["accuracy"]
     assert "python tools/train.py spiking_cnn" in (DEMO / "README.md").read_text()
-    assert zoo.list_models(pretrained=True) == ["spiking_cnn.digits_t4"]
+    core = [n for n in zoo.list_models(pretrained=True) if zoo.model_info(n).plugin == "zoo_core"]
+    assert core == ["spiking_cnn.digits_t4"]  # installed plugins may publish more
 
 
 def test_main_job_prints_exactly_the_cards_accuracy(capsys):

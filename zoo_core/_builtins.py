@@ -73,7 +73,14 @@ SPIKING_CNN_DIGITS_T4 = WeightInfo(
     config=dict(SPIKING_CNN_DEFAULTS),
 )
 
-_LIF_COMMON = {"v_threshold": 1.0, "v_reset": 0.0, "detach_reset": False, "surrogate": "atan", "alpha": None}
+_LIF_COMMON = {
+    "v_threshold": 1.0,
+    "v_reset": 0.0,
+    "detach_reset": False,
+    "surrogate": "atan",
+    "alpha": None,
+    "v_init": None,
+}
 
 
 @hookimpl
@@ -91,6 +98,24 @@ def register_neurons(register: Any) -> None:
     register("if", IF, paper=SPIKINGJELLY, defaults=dict(_LIF_COMMON))
     register("lif", LIF, paper=SPIKINGJELLY, defaults={"tau": 2.0, "decay_input": True, **_LIF_COMMON})
     register("plif", PLIF, paper=PLIF_PAPER, defaults={"init_tau": 2.0, "decay_input": True, **_LIF_COMMON})
+
+    from .conversion import QCFS_PAPER, ConversionIF
+
+    register(
+        "if_conversion",
+        ConversionIF,
+        paper=QCFS_PAPER,
+        defaults={
+            "v_threshold": 1.0,
+            "init_mem": 0.5,
+            "fold_T": None,
+            "surrogate": "rectangular",
+            "alpha": None,
+            "detach_reset": False,
+        },
+        description="IF neuron of ANN-to-SNN conversion: soft reset, initial membrane init_mem*theta, "
+        "spikes of amplitude theta",
+    )
 
 
 def _auto_compile(*args: Any, **kwargs: Any) -> bool:

@@ -164,6 +164,9 @@ class ModelInfo(EntryInfo):
 
 class NeuronInfo(EntryInfo):
     kind: str = "neuron"
+    #: constructor overrides the conformance kit (:func:`zoo_core.testing.check_neuron`) builds the neuron with,
+    #: e.g. ``{"T": 6}`` for a neuron whose buffers fix the number of time steps (the kit feeds ``T = 6``)
+    test_config: dict[str, Any] = Field(default_factory=dict)
 
 
 class SurrogateInfo(EntryInfo):

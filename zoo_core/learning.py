@@ -48,7 +48,16 @@ class TrainingRule(LearningRule):
 
 
 class ConversionRule(LearningRule):
-    """An ANN-to-SNN conversion: ``convert(ann, calibration)`` returns the SNN."""
+    """An ANN-to-SNN conversion: ``convert(ann, calibration)`` returns the SNN.
+
+    Contract: ``ann`` is left unchanged (convert a copy); ``calibration`` is an iterable of batches (tensors or
+    ``(inputs, targets)`` pairs) that the rule may read more than once; the returned SNN takes the ANN's input
+    (``[B, ...]``, repeated over time inside, or a ``[T, B, ...]`` sequence) and returns the ANN's output shape
+    (the mean over time), in eval mode. ``record`` is reset by each call and holds JSON-friendly facts; the
+    shared keys are ``T``, ``sites`` (one entry per converted activation: ``name``, ``neuron``, ``threshold``),
+    ``calibrated``, ``lossless`` (``{"exact": bool, "reason": str}``), ``warnings`` and ``seconds``. Shared
+    building blocks (QCFS, the conversion IF neuron, module surgery) are in :mod:`zoo_core.conversion`.
+    """
 
     category = "conversion"
 

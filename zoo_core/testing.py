@@ -22,8 +22,10 @@ models
     same logits for a static image and for that image repeated T times as frames.
 neurons
     output ``[T, B, ...]``; identical calls identical (no leaked state); streaming one step at a time and in
-    chunks equals one multi-step call; ``zoo.reset`` returns to rest; gradients reach the input and every
-    parameter; dtype (float32, float64) is preserved; bad input (rank < 2, T = 0, integer dtype) raises.
+    chunks equals one multi-step call (a non-causal neuron, ``causal = False``, must instead refuse streaming
+    with a clear error); ``zoo.reset`` returns to rest; gradients reach the input and every parameter; dtype
+    (float32, float64) is preserved; bad input (rank < 2, T = 0, integer dtype) raises. The kit feeds
+    ``T = 6`` steps; ``NeuronInfo.test_config`` holds constructor overrides it builds the neuron with.
 """
 
 from __future__ import annotations
@@ -297,16 +299,22 @@ def _check_model_bad_input(
 
 
 # ------------------------------------------------------------------------------------------------- neurons
+#: time steps of the inputs :func:`check_neuron` feeds
+NEURON_CHECK_T = 6
+
+
 def check_neuron(name: str, **kwargs: Any) -> None:
-    """Run the neuron battery on ``create_neuron(name, **kwargs)``."""
+    """Run the neuron battery on ``create_neuron(name, **test_config, **kwargs)`` (inputs have ``T = 6``)."""
+    from .api import neuron_info
+
     who = f"neuron {name!r}"
     with _check(who, "construct"):
         torch.manual_seed(0)
-        n = create_neuron(name, **kwargs)
+        n = create_neuron(name, **{**neuron_info(name).test_config, **kwargs})
     if not isinstance(n, BaseNeuron):
         raise _fail(who, "base class", f"{type(n).__name__} must subclass zoo_core.neurons.BaseNeuron")
     g = torch.Generator().manual_seed(0)
-    T, B = 6, 3
+    T, B = NEURON_CHECK_T, 3
     x = torch.rand(T, B, 4, 5, generator=g) * 2.0  # mean 1: crosses a unit threshold often
     x2 = torch.rand(T, B, 4, 5, generator=g) * 3.0
 
@@ -333,20 +341,29 @@ def check_neuron(name: str, **kwargs: Any) -> None:
             "start from rest unless streaming is switched on",
         )
 
-    with torch.no_grad(), _check(who, "streaming"):
-        with streaming(n):
-            steps = torch.stack([n.step(xt) for xt in x.unbind(0)])
-        with streaming(n):
-            chunks = torch.cat([n(x[:2]), n(x[2:3]), n(x[3:])])
-    if not torch.allclose(steps, a, rtol=0, atol=1e-6) or not torch.allclose(chunks, a, rtol=0, atol=1e-6):
-        raise _fail(
-            who,
-            "streaming equals multi-step",
-            "running one step (or one chunk) at a time with state "
-            "carried across calls differs from one multi-step call",
-        )
+    if getattr(n, "causal", True):
+        with torch.no_grad(), _check(who, "streaming"):
+            with streaming(n):
+                steps = torch.stack([n.step(xt) for xt in x.unbind(0)])
+            with streaming(n):
+                chunks = torch.cat([n(x[:2]), n(x[2:3]), n(x[3:])])
+        if not torch.allclose(steps, a, rtol=0, atol=1e-6) or not torch.allclose(
+            chunks, a, rtol=0, atol=1e-6
+        ):
+            raise _fail(
+                who,
+                "streaming equals multi-step",
+                "running one step (or one chunk) at a time with state "
+                "carried across calls differs from one multi-step call",
+            )
+    else:
+        with torch.no_grad(), streaming(n):
+            _expect_error(
+                who, "non-causal neuron refuses streaming", lambda: n.step(x[0]), "streaming one step"
+            )
     with torch.no_grad():
-        n.step(x[0])
+        if getattr(n, "causal", True):
+            n.step(x[0])
         reset(n)
         n.streaming = False
         d = n(x)

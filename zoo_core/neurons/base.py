@@ -51,7 +51,14 @@ class BaseNeuron(nn.Module):
         streaming: when ``True`` the state after a call is kept and the next call continues from it.
             Set it with :func:`streaming` (a context manager) rather than by hand.
         state: the stored state (streaming mode only; empty at rest).
+        causal: class attribute; ``True`` (the default) if output step ``t`` depends on input steps ``<= t``
+            only. A *non-causal* neuron (``causal = False``: e.g. one whose every step sees the mean input of
+            all ``T`` steps, as in parallel ANN-SNN conversion or LM-HT's temporal mixing) needs the whole
+            sequence at once, so streaming it raises :class:`~zoo_core.errors.InputError`; the conformance
+            kit checks that instead of streaming equality.
     """
+
+    causal: bool = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,6 +77,11 @@ class BaseNeuron(nn.Module):
     # -- provided ------------------------------------------------------------------------------------------
     def forward(self, x_seq: Tensor) -> Tensor:
         check_sequence(x_seq, type(self).__name__)
+        if self.streaming and not self.causal:
+            raise InputError(
+                f"{type(self).__name__} is not causal (every time step depends on the whole input sequence), "
+                "so it cannot stream one step or chunk at a time; call it on the full [T, B, ...] sequence"
+            )
         if self.streaming and self.state:
             state = self.state
             for name, s in state.items():

@@ -13,6 +13,10 @@ exact equations). Per time step, element-wise, with :math:`\Theta(x) = [x \ge 0]
 with :math:`f = V + X` (IF), :math:`f = V + (X - (V - V_{reset}))/\tau` (LIF, ``decay_input=True``),
 :math:`f = V - (V - V_{reset})/\tau + X` (LIF, ``decay_input=False``); PLIF replaces :math:`1/\tau` by
 :math:`\mathrm{sigmoid}(w)` with a learnable scalar :math:`w`, initialised to :math:`-\ln(\tau_0 - 1)`.
+
+Initial membrane: every sequence starts from :math:`V_0` = ``v_init`` if given, else the rest potential
+(``v_reset``, or 0 with a soft reset). ANN-to-SNN conversion starts IF neurons half-way to threshold
+(:math:`V_0 = \theta/2`, Bu et al. ICLR 2022), which is ``IF(v_threshold=theta, v_reset=None, v_init=theta/2)``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class _LIFFamily(BaseNeuron):
         surrogate: str | nn.Module,
         alpha: float | None,
         kernel: str | None,
+        v_init: float | None = None,
     ) -> None:
         super().__init__()
         who = type(self).__name__
@@ -45,13 +50,23 @@ class _LIFFamily(BaseNeuron):
             raise ValueError(f"{who}: v_threshold must be a finite number, got {v_threshold!r}")
         if v_reset is not None and (not isinstance(v_reset, int | float) or not math.isfinite(v_reset)):
             raise ValueError(f"{who}: v_reset must be a finite number or None (soft reset), got {v_reset!r}")
+        if v_init is not None and (
+            not isinstance(v_init, int | float) or isinstance(v_init, bool) or not math.isfinite(v_init)
+        ):
+            raise ValueError(
+                f"{who}: v_init must be a finite number or None (rest potential), got {v_init!r}"
+            )
         self.v_threshold = float(v_threshold)
         self.v_reset = None if v_reset is None else float(v_reset)
+        self.v_init = None if v_init is None else float(v_init)
         self.detach_reset = bool(detach_reset)
         self.surrogate = resolve_surrogate(surrogate, alpha, who)
         self.kernel = kernel
 
     def initial_state(self, x_t: Tensor) -> State:
+        """``V_0``: ``v_init`` if set, else the rest potential (``v_reset``; 0 with a soft reset)."""
+        if self.v_init is not None:
+            return {"v": torch.full_like(x_t, self.v_init)}
         return {"v": torch.full_like(x_t, 0.0 if self.v_reset is None else self.v_reset)}
 
     def _charge_kwargs(self) -> dict[str, Any]:
@@ -73,7 +88,8 @@ class _LIFFamily(BaseNeuron):
 
     def _common_repr(self) -> str:
         reset = "soft" if self.v_reset is None else f"v_reset={self.v_reset}"
-        return f"v_threshold={self.v_threshold}, {reset}, detach_reset={self.detach_reset}"
+        init = "" if self.v_init is None else f", v_init={self.v_init}"
+        return f"v_threshold={self.v_threshold}, {reset}{init}, detach_reset={self.detach_reset}"
 
 
 class IF(_LIFFamily):
@@ -86,6 +102,8 @@ class IF(_LIFFamily):
         surrogate: registered surrogate name (``zoo.list_surrogates()``) or a surrogate module.
         alpha: surrogate sharpness (``None``: the surrogate's default).
         kernel: force a ``lif_multistep`` implementation (``"reference"``, ``"compiled"``, ``"triton"``).
+        v_init: initial membrane potential :math:`V_0` of every sequence (``None``: the rest potential,
+            ``v_reset`` or 0 with a soft reset).
     """
 
     def __init__(
@@ -96,8 +114,9 @@ class IF(_LIFFamily):
         surrogate: str | nn.Module = "atan",
         alpha: float | None = None,
         kernel: str | None = None,
+        v_init: float | None = None,
     ) -> None:
-        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel)
+        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init)
 
     def _charge_kwargs(self) -> dict[str, Any]:
         return {"tau": None, "k": None, "decay_input": False}
@@ -119,7 +138,7 @@ class LIF(_LIFFamily):
     Args:
         tau: membrane time constant (> 0; 2.0 as in SpikingJelly and the group's papers).
         decay_input: whether the input is also divided by :math:`\tau`.
-        v_threshold, v_reset, detach_reset, surrogate, alpha, kernel: as for :class:`IF`.
+        v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init: as for :class:`IF`.
     """
 
     def __init__(
@@ -132,8 +151,9 @@ class LIF(_LIFFamily):
         surrogate: str | nn.Module = "atan",
         alpha: float | None = None,
         kernel: str | None = None,
+        v_init: float | None = None,
     ) -> None:
-        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel)
+        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init)
         check_positive("tau", tau, "LIF")
         self.tau = float(tau)
         self.decay_input = bool(decay_input)
@@ -155,7 +175,8 @@ class PLIF(_LIFFamily):
 
     Args:
         init_tau: initial time constant :math:`\tau_0 > 1`.
-        decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha, kernel: as for :class:`LIF`.
+        decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init: as for
+            :class:`LIF`.
     """
 
     def __init__(
@@ -168,8 +189,9 @@ class PLIF(_LIFFamily):
         surrogate: str | nn.Module = "atan",
         alpha: float | None = None,
         kernel: str | None = None,
+        v_init: float | None = None,
     ) -> None:
-        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel)
+        super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init)
         check_positive("init_tau", init_tau, "PLIF")
         if init_tau <= 1:
             raise ValueError(f"PLIF: init_tau must be > 1 (sigmoid(w) = 1/tau < 1), got {init_tau!r}")

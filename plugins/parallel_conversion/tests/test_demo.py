@@ -1,0 +1,33 @@
+"""The demo weights (model_cards/qcfs_cnn_digits.digits_t4): they load, verify, and reproduce the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import zoo_core as zoo
+
+from zoo_parallel_conversion.neurons import ParallelIF
+from zoo_parallel_conversion.profile import spike_profile
+
+
+def test_digits_snn_weights_reproduce_the_card() -> None:
+    assert "qcfs_cnn_digits.digits_t4" in zoo.list_models(pretrained=True)
+    snn = zoo.create_model("qcfs_cnn_digits.digits_t4", pretrained=True)  # sha256 verified on load
+    assert snn.mode == "parallel" and snn.T == 4 and isinstance(snn.features[2], ParallelIF)
+    assert 0 < snn.features[2].v_threshold < 10  # restored from the buffers
+    test = zoo.create_dataset("digits", split="test", seed=0)
+    x = torch.stack([test[i][0] for i in range(len(test))])
+    y = torch.tensor([test[i][1] for i in range(len(test))])
+    with torch.no_grad():
+        acc = float((snn(x).argmax(-1) == y).double().mean())
+    info = zoo.model_info("qcfs_cnn_digits").weights["digits_t4"]
+    assert acc == info.metrics["accuracy"] >= 0.98
+    assert info.metrics["ann_accuracy"] == acc  # lossless: same accuracy as the source ANN
+    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    card = json.loads((root / "config.json").read_text())
+    assert card["metrics"]["max_abs_logit_diff_snn_ann"] < 1e-4
+    assert card["args"]["mode"] == "parallel"
+    prof = spike_profile(snn, x[:64])
+    assert 0 < prof["mean_firing_rate"] < 1 and prof["sops"] > 0

@@ -1,0 +1,147 @@
+"""Benchmark parallel conversion: parallel neuron vs sequential IF, and the conversion time of a ResNet-18.
+
+    python tools/bench_parallel_conversion.py            # full run (CPU; CUDA too when available)
+    python tools/bench_parallel_conversion.py --quick    # smoke run (small sizes, few repeats)
+
+Part 1: one layer simulated for T = 4, 8, 16 steps in the same process, same input current:
+    * neuron only: ``ParallelIF`` (all T steps at once from the mean current) vs the sequential IF neuron
+      (``zoo_core.conversion.ConversionIF``, a loop over T) on ``[T, B, C, H, W]``;
+    * layer: conv3x3 + BN + neuron, as in a converted CNN. Parallel: conv on the time-folded ``[T*B]`` batch,
+      then the parallel neuron. Sequential: what an IF-based converted SNN does at inference, T calls of
+      conv + BN + IF step (official ``IFNeuron`` usage).
+    Forward times are the best of several repeats (no grad, eval mode); ratio = sequential / parallel.
+Part 2: conversion time of a ResNet-18 (random weights, no download): the timm model, training-free
+    (statistics + calibration passes over the calibration batches), and ``resnet18_qcfs`` (QCFS, direct).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+
+def _time(fn, repeats: int, device: torch.device) -> float:
+    for _ in range(2):  # warm-up
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times)  # best of the repeats: robust to other jobs on a shared machine
+
+
+@torch.no_grad()
+def bench_layer(T: int, B: int, C: int, H: int, repeats: int, device: torch.device) -> dict[str, float]:
+    from zoo_parallel_conversion.neurons import ParallelIF
+
+    from zoo_core.conversion import ConversionIF
+
+    g = torch.Generator().manual_seed(T)
+    x = (torch.rand(T, B, C, H, H, generator=g) * 2).to(device)
+    par = ParallelIF(T=T, v_threshold=1.0).to(device)
+    seq = ConversionIF(1.0).to(device)
+    out = {"neuron_parallel": _time(lambda: par(x), repeats, device)}
+    out["neuron_sequential"] = _time(lambda: seq(x), repeats, device)
+
+    conv = nn.Sequential(nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)).to(device).eval()
+    img = torch.rand(B, C, H, H, generator=g).to(device)
+    par_f = ParallelIF(T=T, v_threshold=1.0, folded=True).to(device)
+
+    def parallel_layer() -> torch.Tensor:
+        return par_f(conv(img.unsqueeze(0).expand(T, *img.shape).reshape(T * B, C, H, H)))
+
+    step = ConversionIF(1.0).to(device)
+
+    def sequential_layer() -> torch.Tensor:
+        from zoo_core.neurons import streaming
+
+        with streaming(step):
+            return torch.stack([step.step(conv(img)) for _ in range(T)])
+
+    out["layer_parallel"] = _time(parallel_layer, repeats, device)
+    out["layer_sequential"] = _time(sequential_layer, repeats, device)
+    return out
+
+
+def bench_conversion(quick: bool, device: torch.device) -> list[tuple[str, float, str]]:
+    import zoo_core as zoo
+
+    rows = []
+    size = 32 if quick else 224
+    batches = 2 if quick else 4
+    g = torch.Generator().manual_seed(0)
+    calib = [torch.rand(8, 3, size, size, generator=g).to(device) for _ in range(batches)]
+    try:
+        import timm
+
+        torch.manual_seed(0)
+        ann = timm.create_model("resnet18", pretrained=False).to(device).eval()
+        for T in (4, 8, 16):
+            rule = zoo.create_learning_rule("parallel_conversion", T=T, min_threshold=1e-3)
+            t0 = time.perf_counter()
+            rule.convert(ann, calibration=calib)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            rows.append(
+                (
+                    f"timm resnet18, training-free, T={T}",
+                    time.perf_counter() - t0,
+                    f"{batches} calibration batches of 8x3x{size}x{size}",
+                )
+            )
+    except ImportError:
+        rows.append(("timm resnet18", float("nan"), "timm not installed"))
+    ann = zoo.create_model("resnet18_qcfs", T=4, num_classes=100).to(device).eval()
+    t0 = time.perf_counter()
+    zoo.create_learning_rule("parallel_conversion").convert(ann)
+    rows.append(("resnet18_qcfs, direct (QCFS -> parallel), T=4", time.perf_counter() - t0, "no data"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: small tensors, few repeats")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    B, C, H, repeats = (4, 16, 8, 3) if args.quick else (16, 32, 32, 10)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(f"# parallel conversion benchmark ({name}; torch {torch.__version__})")
+    print(f"\n## one layer, B={B}, C={C}, {H}x{H}, float32, forward only (best of {repeats})\n")
+    print(
+        "| T | neuron: parallel (ms) | neuron: sequential IF (ms) | ratio | conv+BN+neuron: parallel (ms) "
+        "| conv+BN+IF, T steps (ms) | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for T in (4, 8, 16):
+        r = bench_layer(T, B, C, H, repeats, device)
+        print(
+            f"| {T} | {1e3 * r['neuron_parallel']:.3f} | {1e3 * r['neuron_sequential']:.3f} | "
+            f"{r['neuron_sequential'] / r['neuron_parallel']:.2f}x | {1e3 * r['layer_parallel']:.3f} | "
+            f"{1e3 * r['layer_sequential']:.3f} | {r['layer_sequential'] / r['layer_parallel']:.2f}x |"
+        )
+    print("\n## conversion time\n")
+    print("| network | seconds | data |")
+    print("|---|---|---|")
+    for what, sec, data in bench_conversion(args.quick, device):
+        print(f"| {what} | {sec:.2f} | {data} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
