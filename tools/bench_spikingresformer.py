@@ -1,0 +1,199 @@
+#!/usr/bin/env python
+"""Benchmark SpikingResformer on this CPU: the neuron kernel registry's reference path against the compiled one.
+
+For one model (default ``spikingresformer_ti``, T=4, batch 8, 224x224) it measures, once per ``lif_multistep``
+implementation forced through ``ZOO_KERNELS`` (default: ``reference`` then ``compiled``), all in one process on
+the same weights and inputs:
+
+* eval forward (``torch.no_grad()``) throughput, images/s;
+* training forward + backward (``out.sum().backward()``) throughput, images/s;
+* peak tensor memory of one forward and of one forward + backward: the highest sum of live tensor bytes
+  allocated during the call (torch profiler, ``profile_memory=True``; the model's own weights are not
+  included), plus the process's peak RSS at the end;
+* the first call's time (for ``compiled``: includes compiling, once per shape) apart from the timed calls;
+* the largest difference between the implementations' eval logits (they must agree).
+
+Each throughput is the median of ``--repeats`` timed calls after one warm-up call; ratios are given against
+the first implementation (the reference). Examples::
+
+    python tools/bench_spikingresformer.py                 # Ti, T=4, batch 8, 224x224 (several minutes)
+    python tools/bench_spikingresformer.py --quick         # seconds: batch 2, 64x64, T=2
+    python tools/bench_spikingresformer.py --json bench.json --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import warnings
+from typing import Any
+
+import torch
+
+
+def peak_tensor_bytes(fn: Any) -> int:
+    """Peak of live tensor bytes allocated while ``fn()`` runs (torch profiler memory events, in time order)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cur = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += e.self_cpu_memory_usage
+        peak = max(peak, cur)
+    return peak
+
+
+def timed(fn: Any, repeats: int) -> tuple[float, list[float]]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return first, times
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="spikingresformer_ti")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--img-size", type=int, default=224)
+    p.add_argument("-T", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (median reported)")
+    p.add_argument(
+        "--kernels", default="reference,compiled", help="lif_multistep implementations, first = base"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    p.add_argument("--no-memory", action="store_true", help="skip the (profiled) memory measurements")
+    p.add_argument("--quick", action="store_true", help="smoke test: batch 2, 64x64, T=2, 1 repeat")
+    p.add_argument("--json", default=None, help="also write the results to this file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.img_size, args.T, args.repeats = 2, 64, 2, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import zoo_core as zoo
+
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    torch.manual_seed(0)
+    model = zoo.create_model(args.model, T=args.T, img_size=args.img_size)
+    for d in model.dssa_modules():  # plausible trained-like firing rates, so eval mode is meaningful
+        d.firing_rate_x.fill_(0.15)
+        d.firing_rate_attn.fill_(0.05)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(
+        args.batch, model.in_chans, args.img_size, args.img_size, generator=torch.Generator().manual_seed(0)
+    )
+    n = args.batch
+
+    def forward() -> torch.Tensor:
+        with torch.no_grad():
+            return model(x)
+
+    def train_step() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).sum().backward()
+
+    info = {
+        "model": args.model,
+        "T": args.T,
+        "batch": args.batch,
+        "img_size": args.img_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
+    }
+    print(
+        f"{args.model}: T={args.T}, batch {args.batch}, {args.img_size}x{args.img_size}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+        flush=True,
+    )
+    rows: dict[str, dict[str, Any]] = {}
+    logits: dict[str, torch.Tensor] = {}
+    old_env = os.environ.get("ZOO_KERNELS")
+    try:
+        for k in kernels:
+            os.environ["ZOO_KERNELS"] = f"lif_multistep={k}"
+            model.load_state_dict(state)
+            row: dict[str, Any] = {}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.eval()
+                first, times = timed(forward, args.repeats)
+                row["fwd_first_s"] = first
+                row["fwd_s"] = statistics.median(times)
+                logits[k] = forward()
+                model.train()
+                first, times = timed(train_step, args.repeats)
+                row["fwdbwd_first_s"] = first
+                row["fwdbwd_s"] = statistics.median(times)
+            fallbacks = sorted({str(w.message) for w in caught if "using the reference" in str(w.message)})
+            row["fell_back_to_reference"] = fallbacks
+            row["fwd_img_per_s"] = n / row["fwd_s"]
+            row["fwdbwd_img_per_s"] = n / row["fwdbwd_s"]
+            if not args.no_memory:
+                model.load_state_dict(state)
+                model.eval()
+                row["fwd_peak_mib"] = peak_tensor_bytes(forward) / 2**20
+                model.train()
+                row["fwdbwd_peak_mib"] = peak_tensor_bytes(train_step) / 2**20
+            rows[k] = row
+            print(
+                f"  {k:<10} fwd {row['fwd_img_per_s']:7.2f} img/s (first call {row['fwd_first_s']:.1f} s)   "
+                f"fwd+bwd {row['fwdbwd_img_per_s']:7.2f} img/s (first call {row['fwdbwd_first_s']:.1f} s)"
+                + (
+                    f"   peak fwd {row['fwd_peak_mib']:.0f} MiB, fwd+bwd {row['fwdbwd_peak_mib']:.0f} MiB"
+                    if "fwd_peak_mib" in row
+                    else ""
+                )
+                + (f"   FELL BACK: {fallbacks}" if fallbacks else ""),
+                flush=True,
+            )
+    finally:
+        if old_env is None:
+            os.environ.pop("ZOO_KERNELS", None)
+        else:
+            os.environ["ZOO_KERNELS"] = old_env
+    base = kernels[0]
+    ratios = {}
+    for k in kernels[1:]:
+        r = {
+            "fwd_speedup": rows[k]["fwd_img_per_s"] / rows[base]["fwd_img_per_s"],
+            "fwdbwd_speedup": rows[k]["fwdbwd_img_per_s"] / rows[base]["fwdbwd_img_per_s"],
+            "max_abs_logit_diff": float((logits[k] - logits[base]).abs().max()),
+        }
+        if "fwd_peak_mib" in rows[k]:
+            r["fwd_peak_memory_ratio"] = rows[k]["fwd_peak_mib"] / rows[base]["fwd_peak_mib"]
+            r["fwdbwd_peak_memory_ratio"] = rows[k]["fwdbwd_peak_mib"] / rows[base]["fwdbwd_peak_mib"]
+        ratios[f"{k}/{base}"] = r
+        print(
+            f"  {k}/{base}: fwd x{r['fwd_speedup']:.2f}, fwd+bwd x{r['fwdbwd_speedup']:.2f}"
+            + (
+                f", peak memory fwd x{r['fwd_peak_memory_ratio']:.2f}, fwd+bwd x{r['fwdbwd_peak_memory_ratio']:.2f}"
+                if "fwd_peak_memory_ratio" in r
+                else ""
+            )
+            + f", max |logit diff| {r['max_abs_logit_diff']:.3g}"
+        )
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"  process peak RSS {maxrss:.0f} MiB")
+    result = {**info, "results": rows, "ratios": ratios, "process_peak_rss_mib": maxrss}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
