@@ -58,7 +58,7 @@ def _run(fn, x, v0, gs, gv, kw):
     return s.detach(), v.detach(), gx, gv0
 
 
-def _assert_matches(got, want, rtol: float, atol: float) -> None:
+def assert_matches(got, want, rtol: float, atol: float) -> None:
     s, v, gx, gv0 = got
     rs, rv, rgx, rgv0 = want
     assert s.dtype == rs.dtype and v.dtype == rv.dtype and gx.dtype == rgx.dtype
@@ -89,7 +89,7 @@ def test_triton_equals_reference_float64(interpret, mode, reset, detach, surroga
     want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
     got = _run(lt.lif_multistep_triton, x, v0, gs, gv, kw)
     assert 0 < want[0].sum() < want[0].numel()  # some neurons fire and some do not
-    _assert_matches(got, want, rtol=1e-12, atol=1e-12)
+    assert_matches(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.triton
@@ -104,7 +104,7 @@ def test_triton_equals_reference_low_precision(interpret, dtype, rtol, atol, mod
     want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
     got = _run(lt.lif_multistep_triton, x, v0, gs, gv, kw)
     assert torch.equal(got[1], want[1])
-    _assert_matches(got, want, rtol=rtol, atol=atol)
+    assert_matches(got, want, rtol=rtol, atol=atol)
 
 
 @pytest.mark.triton
@@ -113,7 +113,7 @@ def test_triton_edge_shapes(interpret, shape):
     kw = _kwargs("lif_decay", "hard-0.3", False, "triangular")
     x, v0, gs, gv = _inputs(torch.float64, shape=shape, seed=3)
     want = _run(lif_multistep_reference, x, v0, gs, gv, kw)
-    _assert_matches(_run(lt.lif_multistep_triton, x, v0, gs, gv, kw), want, rtol=1e-12, atol=1e-12)
+    assert_matches(_run(lt.lif_multistep_triton, x, v0, gs, gv, kw), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.triton
