@@ -1,7 +1,7 @@
 """zoo-core: a model zoo for spiking neural networks and neuromorphic vision.
 
 >>> import zoo_core as zoo
->>> zoo.list_models("spiking*")
+>>> zoo.list_models("spiking_*")
 ['spiking_cnn']
 >>> model = zoo.create_model("spiking_cnn", T=4)
 
