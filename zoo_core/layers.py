@@ -32,6 +32,13 @@ def check_time_steps(T: object, who: str) -> int:
     return T
 
 
+def check_positive_int(value: object, name: str, who: str) -> int:
+    """Validate a size-like argument (an int >= 1, not a bool); the error names ``who`` and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{who}: {name} must be a positive integer, got {value!r}")
+    return value
+
+
 def check_finite(x: Tensor, who: str) -> None:
     if not bool(torch.isfinite(x).all()):
         bad = "NaN" if bool(torch.isnan(x).any()) else "Inf"

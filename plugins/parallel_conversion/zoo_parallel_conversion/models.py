@@ -37,7 +37,15 @@ import torch
 from torch import Tensor, nn
 from zoo_core.conversion import QCFS, ConversionIF
 from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_time_steps, encode_image_input
+from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
+from zoo_core.models.qcfs import (
+    VGG16_CFG,
+    QCFSBasicBlock,
+    init_qcfs_vgg,
+    qcfs_resnet_stages,
+    qcfs_vgg_groups,
+    scaled_width,
+)
 
 from .calibration import DAQCFS
 from .neurons import ChannelwiseParallelIF, ParallelIF
@@ -62,16 +70,6 @@ MODES = ("ann", "parallel", "if")
 UP_INIT = 8.0
 
 
-def _pos_int(v: Any, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
-    return v
-
-
-def _width(c: int, mult: float) -> int:
-    return max(1, round(c * mult))
-
-
 class QCFSNet(nn.Module):
     """Base: mode handling, input encoding and the activation factory shared by the architectures."""
 
@@ -91,9 +89,9 @@ class QCFSNet(nn.Module):
         super().__init__()
         self._who = who
         self.T = check_time_steps(T, who)
-        self.num_classes = _pos_int(num_classes, "num_classes", who)
-        self.in_chans = _pos_int(in_chans, "in_chans", who)
-        self.img_size = _pos_int(img_size, "img_size", who)
+        self.num_classes = check_positive_int(num_classes, "num_classes", who)
+        self.in_chans = check_positive_int(in_chans, "in_chans", who)
+        self.img_size = check_positive_int(img_size, "img_size", who)
         if mode not in MODES:
             raise ConfigError(f"{who}: mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -142,7 +140,6 @@ class QCFSNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------ VGG-16
-VGG16_CFG = ([64, 64, "M"], [128, 128, "M"], [256, 256, 256, "M"], [512, 512, 512, "M"], [512, 512, 512, "M"])
 
 
 class QCFSVGG16(QCFSNet):
@@ -172,20 +169,11 @@ class QCFSVGG16(QCFSNet):
             raise ConfigError(f"vgg16_qcfs: width_mult must be > 0, got {width_mult!r}")
         self.width_mult = width_mult
         self.dropout = float(dropout)
-        c_in = in_chans
-        for i, group in enumerate(VGG16_CFG, 1):
-            layers: list[nn.Module] = []
-            for v in group:
-                if v == "M":
-                    layers.append(nn.AvgPool2d(kernel_size=2, stride=2))
-                    continue
-                c = _width(int(v), width_mult)
-                layers += [nn.Conv2d(c_in, c, kernel_size=3, padding=1), nn.BatchNorm2d(c), self.act(c)]
-                layers.append(nn.Dropout(dropout))
-                c_in = c
-            setattr(self, f"layer{i}", nn.Sequential(*layers))
+        groups, c_in = qcfs_vgg_groups(VGG16_CFG, in_chans, self.act, dropout, width_mult)
+        for i, group in enumerate(groups, 1):
+            setattr(self, f"layer{i}", group)
         side = img_size // 32
-        hidden = _width(4096, width_mult)
+        hidden = scaled_width(4096, width_mult)
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(c_in * side * side, hidden),
@@ -196,14 +184,7 @@ class QCFSVGG16(QCFSNet):
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, val=1)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_qcfs_vgg(self)
 
     def forward_net(self, x: Tensor) -> Tensor:
         out = self.layer1(x)
@@ -215,33 +196,6 @@ class QCFSVGG16(QCFSNet):
 
 
 # ------------------------------------------------------------------------------------------------ ResNets
-class BasicBlock(nn.Module):
-    """Official ``BasicBlock``: ``residual_function`` (conv-BN-act-conv-BN) + ``shortcut``, then ``relu`` (act)."""
-
-    expansion = 1
-
-    def __init__(self, net: QCFSNet, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.residual_function = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            net.act(out_channels),
-            nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-        self.relu = net.act(out_channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.residual_function(x) + self.shortcut(x)
-        return self.relu(x)
-
-
 class QCFSResNet(QCFSNet):
     """ResNet with QCFS (official ``models/ResNet_QCFS.ResNet``: ResNet-18/34).
 
@@ -271,24 +225,16 @@ class QCFSResNet(QCFSNet):
         if len(blocks) != len(self.widths) or any(int(b) < 1 for b in blocks):
             raise ConfigError(f"{name}: blocks must list {len(self.widths)} positive counts, got {blocks!r}")
         self.width_mult = width_mult
-        widths = [_width(w, width_mult) for w in self.widths]
-        self.in_channels = widths[0]
+        widths = [scaled_width(w, width_mult) for w in self.widths]
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_chans, widths[0], kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
             self.act(widths[0]),
         )
-        for i, (stage, w, n) in enumerate(zip(self.stage_names, widths, blocks)):
-            setattr(self, stage, self._make_layer(w, int(n), 1 if i == 0 else 2))
+        for stage, layer in zip(self.stage_names, qcfs_resnet_stages(self.act, widths[0], widths, blocks)):
+            setattr(self, stage, layer)
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(widths[-1] * BasicBlock.expansion, num_classes)
-
-    def _make_layer(self, out_channels: int, num_blocks: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (num_blocks - 1):
-            layers.append(BasicBlock(self, self.in_channels, out_channels, s))
-            self.in_channels = out_channels * BasicBlock.expansion
-        return nn.Sequential(*layers)
+        self.fc = nn.Linear(widths[-1] * QCFSBasicBlock.expansion, num_classes)
 
     def forward_net(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
