@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -248,3 +249,21 @@ def test_identical_weights_give_identical_bytes(tmp_path):
         for i in range(8)
     }
     assert len(digests) == 1
+
+
+def test_registry_source_found_through_zoo_model_cards(tmp_path, monkeypatch) -> None:
+    """An install that is not a checkout finds model_cards/<id> sources in $ZOO_MODEL_CARDS."""
+    from zoo_core.weights import resolve_source
+
+    repo_cards = Path(zoo.__file__).resolve().parent.parent / "model_cards"
+    shutil.copytree(repo_cards / "spiking_cnn.digits_t4", tmp_path / "copied.digits_t4")
+    with pytest.raises(
+        WeightsError, match=r"model_cards/copied\.digits_t4: weight folder not found.*ZOO_MODEL_CARDS"
+    ):
+        resolve_source("model_cards/copied.digits_t4")
+    monkeypatch.setenv("ZOO_MODEL_CARDS", str(tmp_path))
+    assert resolve_source("model_cards/copied.digits_t4") == tmp_path / "copied.digits_t4"
+    model = zoo.load_pretrained("spiking_cnn", "model_cards/copied.digits_t4")
+    ref = zoo.create_model("spiking_cnn.digits_t4", pretrained=True)
+    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(a, b), k

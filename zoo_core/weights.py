@@ -305,12 +305,22 @@ def resolve_source(source: str | os.PathLike[str], revision: str | None = None) 
         repo, _, rev = s[5:].partition("@")
         return download(repo, revision=rev or revision)
     path = Path(s)
-    if not path.is_absolute() and not path.exists():
-        # registry sources are relative to the repository root (model_cards/...)
-        root = Path(__file__).resolve().parent.parent
-        if (root / path).exists():
-            path = root / path
-    return path
+    if path.is_absolute() or path.exists():
+        return path
+    # registry sources are relative to the repository root (model_cards/<id>); an install that is not a
+    # checkout finds them through $ZOO_MODEL_CARDS (a copy of the model_cards/ folder)
+    candidates = [Path(__file__).resolve().parent.parent / path]
+    cards = os.environ.get("ZOO_MODEL_CARDS")
+    if cards and path.parts[0] == "model_cards":
+        candidates.append(Path(cards).joinpath(*path.parts[1:]))
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise WeightsError(
+        f"{s}: weight folder not found (looked in {', '.join(str(c) for c in candidates)}). Demo weights ship in "
+        "the model_cards/ folder of a zoo-core checkout; with another install, point ZOO_MODEL_CARDS at "
+        "such a folder, or load a Hub copy with zoo.load_pretrained(model, 'hf://owner/repo')"
+    )
 
 
 def load_tag(model: nn.Module, name: str, tag: str) -> nn.Module:
