@@ -209,3 +209,19 @@ def register_datasets(register: Any) -> None:
         task="image-classification",
         description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline)",
     )
+    from .dvs import cifar10_dvs
+
+    register(
+        "cifar10_dvs",
+        cifar10_dvs,
+        defaults={
+            "split": "train",
+            "frames": 10,
+            "img_size": 48,
+            "split_by": "number",
+            "train_fraction": 0.9,
+        },
+        task="image-classification",
+        description="CIFAR10-DVS from a local folder (root=...; nothing is downloaded): [M,2,48,48] event "
+        "frames, official LM-HT split (90/10 per class); batch with collate_fn (time first)",
+    )

@@ -28,7 +28,8 @@ def evaluate(
     from .profiling import profile
 
     model = model.to(device).eval()
-    loader = DataLoader(data, batch_size=batch_size)
+    # event data sets batch time first (`collate_fn`, e.g. zoo_core.dvs.collate_time_first)
+    loader = DataLoader(data, batch_size=batch_size, collate_fn=getattr(data, "collate_fn", None))
     correct = total = 0
     seconds = 0.0
     for x, y in tqdm(loader, desc="accuracy", disable=None if progress else True, leave=False):
@@ -43,7 +44,7 @@ def evaluate(
     convention = ""
     for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
         p = profile(model, x.to(device))
-        n = x.shape[0]
+        n = p.batch_size  # inferred from the input layout ([T, B, ...] event input: dim 1)
         for k in sums:
             sums[k] += getattr(p, k) * n
         elems = sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
