@@ -375,3 +375,70 @@ def test_streaming_state_is_restored_and_batch_size_checked():
         zoo.profile(lif, torch.rand(2, 1, 3), batch_size=0)
     with pytest.raises(TypeError, match=r"nn\.Module"):
         zoo.profile(lambda x: x, torch.rand(1))
+
+
+# ----------------------------------------------------------------------------------------------- graded spikes
+def _graded_neuron():
+    """A stateless neuron emitting graded spikes theta * k, k in {0, 1, 2} (as LM-HT / conversion neurons)."""
+    from zoo_core.neurons.base import BaseNeuron
+
+    class Graded(BaseNeuron):
+        def forward(self, x):
+            return 0.5 * torch.clamp(torch.floor(x / 0.5), 0, 2)
+
+    return Graded()
+
+
+def _brute_conv_sops(conv, x):
+    """Sum over output elements of the non-zero inputs in its receptive field (all C_in), times C_out."""
+    cols = torch.nn.functional.unfold(
+        (x != 0).double(), conv.kernel_size, padding=conv.padding, stride=conv.stride
+    )
+    return float(cols.sum()) * conv.out_channels
+
+
+def test_events_mode_counts_graded_neuron_outputs_as_sops():
+    torch.manual_seed(0)
+    conv1, conv2 = _conv(1, 3, padding=1), _conv(3, 4, padding=1, stride=2)
+    neuron, lin = _graded_neuron(), nn.Linear(4 * 3 * 3, 5)
+    net = nn.Sequential(conv1, neuron, conv2, nn.Flatten(), lin)
+    x = torch.rand(2, 1, 6, 6) * 3
+    with torch.no_grad():
+        s = neuron(conv1(x))
+        h = conv2(s)
+    assert set(s.unique().tolist()) > {0.0, 0.5} and not ((s == 0) | (s == 1)).all()  # graded, not binary
+    p = zoo.profile(net, x, spikes="events")
+    by = {lp.name: lp for lp in p.layers}
+    assert by["0"].total_macs == 2 * 3 * 36 * 9 and by["0"].total_sops == 0  # the analog image: MACs
+    assert by["2"].total_sops == _brute_conv_sops(conv2, s) and by["2"].total_macs == 0
+    assert by["4"].total_macs == 2 * 5 * 36 and by["4"].total_sops == 0  # fed by a conv (analog): MACs
+    assert by["1"].firing_rate == pytest.approx(float((s != 0).double().mean()))
+    assert (
+        p.convention.startswith("Graded spikes as events")
+        and "Firing rate = fraction of non-zero" in p.convention
+    )
+    binary = zoo.profile(net, x)  # default: graded values are not spikes, everything is MACs
+    assert binary.convention.startswith("Only synaptic layers")
+    assert binary.total_sops == 0 and binary.layer("2").total_macs == h.numel() * 3 * 9
+
+
+def test_events_mode_follows_views_and_time_slices_but_not_new_tensors():
+    neuron, lin = _graded_neuron(), nn.Linear(6, 2)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sn, self.fc, self.fc2, self.pool = neuron, lin, nn.Linear(3, 2), nn.AvgPool1d(2)
+
+        def forward(self, x):  # x: [T, B, 6]
+            s = self.sn(x)
+            a = sum(self.fc(st) for st in s.unbind(0))  # time slices of the neuron output: events
+            b = self.fc2(self.pool(s.flatten(0, 1).unsqueeze(1)).squeeze(1))  # pooled: a new tensor, MACs
+            return a, b
+
+    x = torch.tensor([[[0.6, 0.0, 1.2, 0.1, 0.0, 0.5]], [[0.0, 0.0, 0.0, 1.0, 0.0, 0.0]]])
+    p = zoo.profile(Net(), x, batch_size=1, spikes="events")
+    assert p.layer("fc").total_sops == 4 * 2 and p.layer("fc").total_macs == 0  # 4 non-zero values
+    assert p.layer("fc2").total_macs == 2 * 2 * 3 and p.layer("fc2").total_sops == 0
+    with pytest.raises(ValueError, match=r"spikes must be one of \('binary', 'events'\)"):
+        zoo.profile(Net(), x, batch_size=1, spikes="graded")

@@ -26,6 +26,13 @@ Counting convention (also in :data:`CONVENTION`, ``Profile.convention`` and the 
   padding an input read twice by one output window counts twice.
   Multi-level (integer) spikes are not spikes by default; a counting rule may count them, e.g. a value ``v``
   as ``v`` SOPs with :func:`conv_fanout` / :func:`linear_fanout` applied to the values instead of the mask.
+* ``spikes="events"`` (for graded spikes: conversion spikes of amplitude :math:`\theta`, multi-level
+  :math:`k\theta`, real-valued spikes) counts as for a deployment that folds each neuron's amplitude into the
+  next layer's weights: a call whose input **is a neuron's output** (a tensor sharing storage with the output
+  of a :class:`~zoo_core.neurons.base.BaseNeuron`: views, reshapes, time slices, eval-mode dropout) or holds
+  only 0/1 counts SOPs = the exact fan-out of its **non-zero** inputs, one event each whatever its value; any
+  other call counts MACs. Firing rates become the fraction of non-zero outputs (events per neuron and step).
+  The neuron outputs are kept alive during the pass so their storage cannot be reused by other tensors.
 * Totals cover the whole forward pass (all time steps, the whole batch); per-sample values divide by the batch
   size ``B`` (``[B, C, H, W]`` input: dim 0; 5-D ``[T, B, ...]`` input: dim 1; any other rank: dim 0;
   ``batch_size=`` overrides).
@@ -85,6 +92,17 @@ CONVENTION = (
     "batch size. Energy per sample E = {e_mac} pJ x MACs + {e_sop} pJ x SOPs (45 nm, Horowitz 2014). Firing "
     "rate = mean neuron output over all elements and time steps."
 )
+CONVENTION_EVENTS = (
+    "Graded spikes as events (spikes='events'): a conv/linear call whose input is a neuron's output (or holds "
+    "only 0/1) counts SOPs = for each non-zero input, whatever its value, its exact fan-out (output elements it "
+    "reaches; linear: nonzeros x out_features), as for a deployment that folds spike amplitudes into the next "
+    "weights; any other call counts MACs = dense multiply-accumulates. Pooling, normalisation, additions and "
+    "neuron updates count as zero. Totals cover all time steps and the whole batch; per-sample values divide "
+    "by the batch size. Energy per sample E = {e_mac} pJ x MACs + {e_sop} pJ x SOPs (45 nm, Horowitz 2014). "
+    "Firing rate = fraction of non-zero neuron outputs over all elements and time steps."
+)
+#: the ways ``profile`` can tell spike inputs from analog ones
+SPIKE_MODES = ("binary", "events")
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -165,6 +183,16 @@ class Profile:
     def energy_mj(self) -> float:
         """Energy per sample in mJ."""
         return self.energy_pj * 1e-9
+
+    def summary(self) -> dict[str, Any]:
+        """The per-sample figures a model card records: firing rate, SOPs, MACs, energy and the convention."""
+        return {
+            "mean_firing_rate": self.mean_firing_rate,
+            "sops": self.sops,
+            "macs": self.macs,
+            "energy_pj": self.energy_pj,
+            "convention": self.convention,
+        }
 
     def layer(self, name: str) -> LayerProfile:
         """The profile of the module at path ``name``."""
@@ -297,9 +325,11 @@ def dense_macs(module: nn.Module, x: Tensor, output: Tensor) -> int:
     raise TypeError(f"dense_macs: no built-in count for {type(module).__name__}; register a counting rule")
 
 
-def count_synaptic(module: nn.Module, x: Tensor, output: Tensor) -> dict[str, Any]:
-    """The built-in count of one conv/linear call: MACs for a non-spike input, exact SOPs for a spike input."""
-    if not is_spike_tensor(x):
+def count_synaptic(module: nn.Module, x: Tensor, output: Tensor, events: bool = False) -> dict[str, Any]:
+    """The built-in count of one conv/linear call: MACs for a non-spike input, exact SOPs for a spike input.
+
+    ``events=True``: the input is graded spikes (a neuron's output): SOPs for its non-zero values."""
+    if not events and not is_spike_tensor(x):
         return {"macs": dense_macs(module, x, output), "sops": 0, "spike_input": False}
     mask = (x != 0).to(torch.float64)
     if isinstance(module, nn.Linear):
@@ -399,8 +429,12 @@ def _check_count(value: Any, key: str, who: str) -> int | float:
 class _Acc:
     """Accumulates the calls of one module."""
 
-    def __init__(self, name: str, module: nn.Module, role: str, rule: Any) -> None:
+    def __init__(
+        self, name: str, module: nn.Module, role: str, rule: Any, sources: list | None = None
+    ) -> None:
         self.name, self.module, self.role, self.rule = name, module, role, rule
+        #: spikes="events": the neuron outputs of the pass (kept alive, so storage pointers identify them)
+        self.sources = sources
         self.calls = 0
         self.macs: int | float = 0
         self.sops: int | float = 0
@@ -432,7 +466,7 @@ class _Acc:
                 spike = counted.get("spike_input")
                 spike = None if spike is None else bool(spike)
         if counted is None and isinstance(module, _CONV + _CONV_T + (nn.Linear,)) and x is not None:
-            c = count_synaptic(module, x, out)
+            c = count_synaptic(module, x, out, events=self._from_neuron(x))
             self.macs += c["macs"]
             self.sops += c["sops"]
             spike = c["spike_input"]
@@ -442,6 +476,9 @@ class _Acc:
             self.typed_calls += 1
             self.spike_calls += int(spike)
         if self.role == "neuron" and out is not None:
+            if self.sources is not None:
+                self.sources.append(out)
+                out = (out != 0).to(out.dtype)  # events: a firing rate counts non-zero outputs
             o = out.detach().to(torch.float64)
             self.spike_sum += float(o.sum())
             self.elements += o.numel()
@@ -450,6 +487,12 @@ class _Acc:
                 self.neurons = o[0, 0].numel()
             else:
                 self.rates_t.append(float(o.mean()) if o.numel() else 0.0)
+
+    def _from_neuron(self, x: Tensor) -> bool:
+        if self.sources is None:
+            return False
+        ptr = x.untyped_storage().data_ptr()
+        return any(t.untyped_storage().data_ptr() == ptr for t in self.sources)
 
     def result(self, batch: int, e_mac: float, e_sop: float) -> LayerProfile:
         if self.typed_calls == 0 or 0 < self.spike_calls < self.typed_calls or self.typed_calls < self.calls:
@@ -550,6 +593,7 @@ def profile(
     batch_size: int | None = None,
     e_mac_pj: float = E_MAC_PJ,
     e_sop_pj: float = E_SOP_PJ,
+    spikes: str = "binary",
 ) -> Profile:
     r"""Profile one forward pass of ``model``: per-layer MACs/SOPs, firing rates and an energy estimate.
 
@@ -572,14 +616,20 @@ def profile(
         batch_size: samples in ``inputs``; inferred from the first tensor: dim 1 of a 5-D ``[T, B, C, H, W]``
             input, else dim 0 (pass it for ``[T, B, N]`` sequences).
         e_mac_pj, e_sop_pj: energy per MAC and per SOP in pJ.
+        spikes: ``"binary"`` (default): an input is spikes when it holds only 0/1. ``"events"``: graded spikes;
+            an input that is a neuron's output counts SOPs for its non-zero values (one event each), and
+            firing rates are fractions of non-zero outputs (module docstring).
 
     Returns:
         A :class:`Profile`; ``macs``, ``sops``, ``energy_pj`` are per sample, ``total_*`` over the whole pass.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"zoo.profile: expected an nn.Module, got {type(model).__name__}")
+    if spikes not in SPIKE_MODES:
+        raise ValueError(f"zoo.profile: spikes must be one of {SPIKE_MODES}, got {spikes!r}")
     batch = _infer_batch(inputs, batch_size)
-    accs = [_Acc(n, m, role, rule) for n, m, role, rule in _targets(model, _rules())]
+    sources: list[Tensor] | None = [] if spikes == "events" else None
+    accs = [_Acc(n, m, role, rule, sources) for n, m, role, rule in _targets(model, _rules())]
     order = [0]
 
     def wrap(acc: _Acc) -> Callable[..., None]:
@@ -624,7 +674,7 @@ def profile(
     total_macs = sum(a.macs for a in called)
     total_sops = sum(a.sops for a in called)
     elements = sum(a.elements for a in called if a.role == "neuron")
-    spikes = sum(a.spike_sum for a in called if a.role == "neuron")
+    spike_total = sum(a.spike_sum for a in called if a.role == "neuron")
     return Profile(
         layers=layers,
         batch_size=batch,
@@ -633,17 +683,21 @@ def profile(
         macs=total_macs / batch,
         sops=total_sops / batch,
         energy_pj=(e_mac_pj * total_macs + e_sop_pj * total_sops) / batch,
-        mean_firing_rate=spikes / elements if elements else None,
+        mean_firing_rate=spike_total / elements if elements else None,
         e_mac_pj=e_mac_pj,
         e_sop_pj=e_sop_pj,
-        convention=CONVENTION.format(e_mac=e_mac_pj, e_sop=e_sop_pj),
+        convention=(CONVENTION_EVENTS if spikes == "events" else CONVENTION).format(
+            e_mac=e_mac_pj, e_sop=e_sop_pj
+        ),
     )
 
 
 __all__ = [
     "CONVENTION",
+    "CONVENTION_EVENTS",
     "E_MAC_PJ",
     "E_SOP_PJ",
+    "SPIKE_MODES",
     "LayerProfile",
     "Profile",
     "conv_fanout",

@@ -49,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     from zoo_core.train import TrainConfig, train
     from zoo_core.weights import save_pretrained
 
-    from zoo_parallel_conversion.profile import spike_profile
-
     torch.set_num_threads(1)
     cfg = TrainConfig(
         model="qcfs_cnn_digits",
@@ -82,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         diff64 = float((snn64(x64) - ann64(x64)).abs().max())
     ann.float()
-    prof = spike_profile(snn, torch.stack([test[i][0] for i in range(len(test))]))
+    # graded spikes (amplitude theta) counted as events, as for a deployment with theta folded into the weights
+    x_test = torch.stack([test[i][0] for i in range(len(test))])
+    prof = zoo.profile(snn, x_test, spikes="events").summary()
 
     command = "python plugins/parallel_conversion/scripts/make_digits_card.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             f"QCFS ANN, if_accuracy the same ANN converted to sequential IF neurons (the classic conversion). "
             f"Max |logit difference| SNN vs ANN on the test set: {diff:.2g} in float32, {diff64:.2g} in float64 "
             f"(lossless); sequential IF vs ANN: {diff_if:.2g}. Spikes carry amplitude theta; the profile counts "
-            "SOPs as for a deployment with the amplitudes folded into the next layer (see zoo_parallel_conversion."
-            f"profile). Conversion took {convert_s:.3f} s."
+            "SOPs as for a deployment with the amplitudes folded into the next layer (zoo.profile(..., "
+            f"spikes='events')). Conversion took {convert_s:.3f} s."
         ),
     }
     metrics = {

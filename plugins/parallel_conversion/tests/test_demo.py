@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import zoo_core as zoo
 
 from zoo_parallel_conversion.neurons import ParallelIF
-from zoo_parallel_conversion.profile import spike_profile
 
 
 def test_digits_snn_weights_reproduce_the_card() -> None:
@@ -29,5 +29,8 @@ def test_digits_snn_weights_reproduce_the_card() -> None:
     card = json.loads((root / "config.json").read_text())
     assert card["metrics"]["max_abs_logit_diff_snn_ann"] < 1e-4
     assert card["args"]["mode"] == "parallel"
-    prof = spike_profile(snn, x[:64])
-    assert 0 < prof["mean_firing_rate"] < 1 and prof["sops"] > 0
+    # the card's profile: graded (amplitude theta) spikes counted as events over the whole test split
+    prof = zoo.profile(snn, x, spikes="events").summary()
+    for key in ("mean_firing_rate", "sops", "macs", "energy_pj"):
+        assert prof[key] == pytest.approx(card["profile"][key], rel=1e-6), key
+    assert 0 < prof["mean_firing_rate"] < 1 and prof["sops"] > 0 and prof["macs"] > 0
