@@ -8,6 +8,7 @@
     zoo plugins                          installed plugins and how their loading went
     zoo new-plugin NAME [--dir DIR]      write a plugin skeleton that passes the conformance kit
     zoo eval [NAME[.TAG]] [--pretrained] accuracy, firing rate, SOPs, energy, throughput (cli_jobs)
+    zoo robust-eval NAME.TAG --attack A  clean and FGSM/PGD robust accuracy (cli_robust)
     zoo train MODEL [...]                train with a learning rule, write a weight folder
     zoo card NAME.TAG                    print a weight set's model card
     zoo push FOLDER REPO_ID              validate and publish a weight folder to the Hub
@@ -681,6 +682,7 @@ def _installed_plugin(name: str) -> bool:
 
 
 from . import cli_jobs  # noqa: E402, F401  (registers eval, train, card, push, bench-neuron)
+from . import cli_robust as _cli_robust  # noqa: E402, F401  (registers robust-eval)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -49,14 +49,21 @@ class TrainConfig:
 
 
 def load_dataset(spec: str, split: str, in_chans: int, img_size: int, seed: int = 0) -> Dataset:
-    """``digits`` or an image folder (see the module docstring), as ``(image [C,H,W] in [0,1], label)``."""
-    if spec == "digits":
-        from .api import create_dataset
+    """A registered data set (``digits``, a plugin's) or an image folder (see the module docstring), as
+    ``(image [C,H,W] in [0,1], label)``; ``seed`` goes to data sets that take one (their split)."""
+    from .api import create_dataset, dataset_info, list_datasets
 
-        return create_dataset("digits", split=split, seed=seed)
+    if spec in list_datasets():
+        kwargs: dict[str, Any] = {"split": split}
+        if "seed" in dataset_info(spec).defaults:
+            kwargs["seed"] = seed
+        return create_dataset(spec, **kwargs)
     root = Path(spec)
     if not root.is_dir():
-        raise FileNotFoundError(f"--dataset {spec!r}: not 'digits' and not a folder of images")
+        raise FileNotFoundError(
+            f"--dataset {spec!r}: not a registered data set ({', '.join(list_datasets())}) and not a folder "
+            "of images"
+        )
     from torchvision import datasets, transforms
 
     sub = root / split if (root / split).is_dir() else root
