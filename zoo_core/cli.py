@@ -684,5 +684,7 @@ def _installed_plugin(name: str) -> bool:
 from . import cli_jobs  # noqa: E402, F401  (registers eval, train, card, push, bench-neuron)
 from . import cli_robust as _cli_robust  # noqa: E402, F401  (registers robust-eval)
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # `python -m zoo_core.cli`: the commands registered on the imported module
+    from zoo_core.cli import main as _main
+
+    raise SystemExit(_main())
