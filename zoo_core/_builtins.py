@@ -209,6 +209,27 @@ def register_datasets(register: Any) -> None:
         task="image-classification",
         description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline)",
     )
+    from .moving_digits import moving_digits
+
+    register(
+        "moving_digits",
+        moving_digits,
+        defaults={
+            "split": "train",
+            "num_samples": None,
+            "canvas": 32,
+            "digit_scale": 2,
+            "num_digits": 2,
+            "pre_seq_length": 5,
+            "aft_seq_length": 5,
+            "step_length": 0.1,
+            "seed": 0,
+            "train_digits": 1500,
+        },
+        task="video-prediction",
+        description="Moving-MNIST rules (2 bouncing digits) on scikit-learn's 8x8 digits: (input [T_in,1,S,S], "
+        "target [T_out,1,S,S]) in [0,1], seeded per sample (offline)",
+    )
     from .dvs import cifar10_dvs
 
     register(

@@ -63,8 +63,12 @@ class EvalCommand(Command):
         pretrained = args.pretrained or (name == DEFAULT_EVAL and args.weights is None)
         base, tag = split_tag(name)
         info = model_info(base)
+        if info.task == "video-prediction":
+            return self.run_prediction(args, name, tag, info, pretrained)
         if info.task != "image-classification":
-            raise CLIError(f"{base!r} is a {info.task} model; zoo eval handles image classification so far")
+            raise CLIError(
+                f"{base!r} is a {info.task} model; zoo eval handles image classification and video prediction"
+            )
         if args.weights:
             model = load_pretrained(None, args.weights)
         else:
@@ -104,6 +108,57 @@ class EvalCommand(Command):
         print("  energy convention: E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm, Horowitz 2014)")
         return EXIT_OK
 
+    def run_prediction(
+        self, args: argparse.Namespace, name: str, tag: str | None, info: Any, pretrained: bool
+    ) -> int:
+        """Video prediction: OpenSTL metrics (MSE/MAE per frame, SSIM, PSNR) next to the copy-last-frame baseline.
+
+        The data set and its generator settings come from the weights' config.json (``training.dataset`` and
+        ``training.dataset_kwargs``), else ``--dataset`` (default ``moving_digits``) sized for the model.
+        """
+        from .api import create_model
+        from .prediction import evaluate_prediction, prediction_dataset
+        from .weights import load_pretrained, read_config, resolve_source
+
+        card: dict[str, Any] = {}
+        if args.weights:
+            model = load_pretrained(None, args.weights)
+            card = read_config(args.weights)
+        else:
+            if tag and not pretrained:
+                print(
+                    f"zoo: note: evaluating freshly initialised weights; add --pretrained to load {name}",
+                    file=sys.stderr,
+                )
+            model = create_model(name, pretrained=pretrained)
+            if pretrained and tag in info.weights:
+                w = info.weights[tag]
+                card = read_config(resolve_source(w.source, w.revision))
+        training = card.get("training") or {}
+        dataset = args.dataset or training.get("dataset") or "moving_digits"
+        if dataset == "digits":
+            dataset = "moving_digits"
+        kwargs = dict(training.get("dataset_kwargs") or {}) if dataset == training.get("dataset") else {}
+        data = prediction_dataset(dataset, args.split, model.zoo_args, **kwargs)
+        report = evaluate_prediction(model, data, batch_size=args.batch_size, progress=not args.json)
+        report = {
+            "model": name,
+            "pretrained": bool(pretrained or args.weights),
+            "dataset": dataset,
+            "split": args.split,
+            **report,
+        }
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return EXIT_OK
+        print(f"{name} on {dataset} ({args.split}, {report['samples']} sequences)")
+        print(f"  {'metric':<8}{'model':>12}{'copy last frame':>17}")
+        for m, v in report["metrics"].items():
+            print(f"  {m:<8}{v:>12.4f}{report['copy_last_frame'][m]:>17.4f}")
+        print("  MSE / MAE: per-frame sums over C x H x W (unclipped); SSIM / PSNR on clipped predictions")
+        print("  per future frame (MSE): " + ", ".join(f"{v:.2f}" for v in report["per_frame"]["mse"]))
+        return EXIT_OK
+
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``zoo train`` / ``tools/train.py`` (kept here: building ``zoo --help`` must not import torch)."""
@@ -136,6 +191,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 @command
 class TrainCommand(Command):
     """Train a registered classifier with a registered learning rule and write a weight folder.
+
+    Video-prediction models (e.g. stc_stclif_mmnist) train on moving_digits with BPTT (zoo_core.prediction);
+    their --rule-kwargs set scheduled sampling (sampling_start_value, sampling_changing_rate, sampling_stop_iter).
 
     Runs under torchrun too: torchrun --standalone --nproc_per_node=2 -m zoo_core.train MODEL ...
     """

@@ -110,6 +110,21 @@ def classification_io(time_dim_input: bool = True) -> IOSpec:
     )
 
 
+def prediction_io() -> IOSpec:
+    """The I/O spec of a video predictor (task ``video-prediction``, :mod:`zoo_core.prediction`).
+
+    Input: the ``pre_seq_length`` observed frames ``[B, T_in, C, H, W]`` in [0, 1]; output: the
+    ``aft_seq_length`` predicted frames ``[B, T_out, C, H, W]`` (real valued; metrics clip where they must).
+    """
+    frame = ("in_chans", "img_size", "img_size")
+    return IOSpec(
+        inputs=(TensorSpec(name="frames", shape=("B", "pre_seq_length", *frame), kind="unit"),),
+        output=TensorSpec(name="predicted_frames", shape=("B", "aft_seq_length", *frame)),
+        description="observed frames [B, T_in, C, H, W] in, the next T_out frames out (batch first, "
+        "OpenSTL layout); no teacher forcing",
+    )
+
+
 class WeightInfo(BaseModel):
     """A published weight set (a tag after the model name, e.g. ``.digits_t4``)."""
 

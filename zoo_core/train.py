@@ -96,11 +96,16 @@ def train(cfg: TrainConfig, command: str | None = None, return_model: bool = Fal
     """Train, evaluate on the test split and (rank 0, with ``cfg.out``) write a weight folder.
 
     Returns the step count, wall time, per-step history, test accuracy (rank 0) and, with ``return_model``,
-    the trained model under ``"model"``.
+    the trained model under ``"model"``. Video-prediction models go to :func:`zoo_core.prediction.train_prediction`.
     """
     from tqdm import tqdm
 
-    from .api import create_learning_rule, create_model, model_config
+    from .api import create_learning_rule, create_model, model_config, model_info
+
+    if model_info(cfg.model).task == "video-prediction":
+        from .prediction import train_prediction
+
+        return train_prediction(cfg, command, return_model=return_model)
 
     rank, world, local_rank = _dist_env()
     distributed = world > 1
