@@ -27,6 +27,11 @@ SPEC_COUNTS = [
     ("lmht_vgg13", {"num_classes": 100}, 28_703_140 + 12 * 10),
     ("lmht_vgg16", {"num_classes": 10, "mode": "ann"}, 33_646_666 + 15),
     ("lmht_vgg16", {"num_classes": 100, "mode": "ann"}, 34_015_396 + 15),
+    ("lmht_cifarnet", {"num_classes": 10}, 45_007_882 + 7 * 10),  # spec: base count; 7 neurons
+    # measured on the official builders (parity harness): cifarnet C100, resnet19(use_dvs=True), resnet18 DVS
+    ("lmht_cifarnet", {"num_classes": 100}, 45_054_052 + 7 * 10),
+    ("lmht_resnet19_dvs", {"num_classes": 10}, 12_630_282 + 18 * 10),
+    ("lmht_resnet18_dvs", {"num_classes": 10}, 11_173_386 + 17 * 10),
 ]
 
 
@@ -94,6 +99,9 @@ def test_from_official_drops_core_aliases_and_infers_config() -> None:
         "T": 3,
         "mode": "lmht",
     }
+    if_sd = zoo.create_model("lmht_resnet20", num_classes=10, mode="if").state_dict()
+    assert "conv1.2.v_threshold" in if_sd and not any(k.endswith(".alpha") for k in if_sd)
+    assert zoo.official_config("lmht_resnet20", if_sd) == {"num_classes": 10, "in_chans": 3, "mode": "if"}
 
 
 @pytest.mark.parametrize(
@@ -107,6 +115,8 @@ def test_from_official_drops_core_aliases_and_infers_config() -> None:
         "lmht_ms_resnet18",
         "lmht_spikformer_4_384",
         "lmht_resnet19",
+        "lmht_resnet19_dvs",
+        "lmht_cifarnet",
         "lmht_vgg13_hybrid",
         "lmht_cnn_digits",
     ],
@@ -334,7 +344,7 @@ def test_spikformer_count_layout_and_token_neurons() -> None:
     model(torch.rand(2, 3, 8, 8)).sum().backward()
     q = model.block[0].attn.q_lif
     assert q.mask_linear.grad is not None and not q.mask.requires_grad
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="BatchNorm1d"):
         reparameterize(model)
 
 
@@ -386,3 +396,96 @@ def test_dvs_variant_one_step_stem() -> None:
     with torch.no_grad():
         assert model.forward_steps(frames).shape == (2, 2, 10)
         assert torch.allclose(model(frames), model(frames.mean(0)), atol=1e-6)
+
+
+def test_cifarnet_official_layout() -> None:
+    """Official models/VGG.py cifarnet: groups [128] [256,M] [512,M] [1024] [512]; classifier
+    Linear(512*8*8, 1024) -> neuron -> Dropout -> Linear(1024, 512) -> neuron -> Dropout -> Linear(512, classes)."""
+    with torch.device("meta"):
+        sd = zoo.create_model("lmht_cifarnet", num_classes=10).state_dict()
+    convs = {k: tuple(v.shape) for k, v in sd.items() if k.endswith(".0.0.weight") and k.startswith("layer")}
+    assert convs == {
+        "layer1.0.0.weight": (128, 3, 3, 3),
+        "layer2.0.0.weight": (256, 128, 3, 3),
+        "layer3.0.0.weight": (512, 256, 3, 3),
+        "layer4.0.0.weight": (1024, 512, 3, 3),
+        "layer5.0.0.weight": (512, 1024, 3, 3),
+    }
+    assert "layer1.0.0.bias" in sd and "layer4.0.1.running_mean" in sd and "layer2.1.mask" in sd
+    assert "layer2.3.0.weight" not in sd  # index 3 is the AvgPool
+    heads = {k: tuple(v.shape) for k, v in sd.items() if k.startswith("classifier") and k.endswith("weight")}
+    assert heads == {
+        "classifier.0.0.weight": (1024, 32768),
+        "classifier.3.0.weight": (512, 1024),
+        "classifier.6.0.weight": (10, 512),
+    }
+    assert sd["classifier.1.mask_linear"].shape == (2, 2, 1, 1, 1) and "classifier.4.alpha" in sd
+    assert len([k for k in sd if k.endswith(".alpha")]) == 7
+    assert zoo.official_config("lmht_cifarnet", sd) == {"num_classes": 10, "in_chans": 3, "T": 2}
+    with pytest.raises(ConfigError):
+        zoo.create_model("lmht_cifarnet", img_size=30)
+
+
+def test_cifarnet_runs_and_reparameterises(randomise) -> None:
+    """Small CIFARNet: classifier neurons see [T, B, N] (time-only mixing), multi-level output; the
+    reparameterised model (our stem rule; official main.py has no cifarnet fix) matches for alpha = 0 and
+    uniform Omega (spec c4)."""
+    model = randomise(zoo.create_model("lmht_cifarnet", width_mult=0.0625, img_size=8), seed=2).to(D).eval()
+    x = torch.rand(3, 3, 8, 8, dtype=D, generator=torch.Generator().manual_seed(3)) * 2 - 0.5
+    with torch.no_grad():
+        y = model.forward_steps(x)
+        inf = reparameterize(model)
+        y_inf = inf.forward_steps(x)
+    assert y.shape == (2, 3, 10) and y_inf.shape == (4, 3, 10) and y.abs().max() > 1e-3
+    assert inf.layer1[1].scale == 0.5 and isinstance(inf.classifier[1], LMHTInferenceNeuron)
+    assert torch.allclose(y.sum(0), y_inf.sum(0), rtol=0, atol=1e-10)
+
+
+def test_resnet19_dvs_layout_and_stride() -> None:
+    """Official resnet19(use_resnet19=True, use_dvs=True): per-step DVS stem (conv1.0 / bn1.0, 2 input
+    channels) and layer2 with stride 2 (stride 1 in the static ResNet-19)."""
+    dvs = zoo.create_model("lmht_resnet19_dvs", width_mult=0.0625, img_size=8)
+    static = zoo.create_model("lmht_resnet19", width_mult=0.0625, img_size=8, num_classes=10)
+    sd = dvs.state_dict()
+    assert sd["conv1.0.weight"].shape == (4, 2, 3, 3) and "bn1.0.running_mean" in sd
+    assert "fc.0.0.weight" in sd and "fc.1.mask_linear" in sd and "fc.2.0.weight" in sd
+    assert not any(k.startswith("layer1.") for k in sd)
+    assert dvs.layer2[0].conv1[0].stride == (2, 2) and static.layer2[0].conv1[0].stride == (1, 1)
+    assert "layer2.0.downsample.0.0.weight" in sd
+    assert zoo.official_config("lmht_resnet19_dvs", sd)["in_chans"] == 2
+    frames = torch.rand(10, 2, 2, 8, 8)
+    with torch.no_grad():
+        assert dvs.eval().forward_steps(frames).shape == (2, 2, 10)
+        assert torch.allclose(dvs(frames), dvs(frames.mean(0)), atol=1e-6)
+    with pytest.raises(ConfigError, match="DVS"):
+        reparameterize(dvs)
+    with pytest.raises(ConfigError, match="DVS"):
+        zoo.create_model("lmht_resnet18_dvs", mode="inference")
+
+
+def test_cifar10_dvs_folder_feeds_the_dvs_models(tmp_path) -> None:
+    """The core's CIFAR10-DVS loader (``zoo.create_dataset("cifar10_dvs", root=...)``, the official
+    build_dvscifar split) batched time first feeds lmht_resnet18_dvs / lmht_resnet19_dvs; test items are the
+    last 10 % of each class counted from the end (official DatasetSplitter)."""
+    import numpy as np
+
+    from zoo_core.dvs import CIFAR10_DVS_CLASSES
+
+    g = np.random.default_rng(0)
+    for name in CIFAR10_DVS_CLASSES:
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            frames = g.poisson(0.5, size=(4, 2, 16, 16)).astype(np.float32)
+            np.savez(tmp_path / name / f"{name}_{i}.npz", frames=frames)
+    test = zoo.create_dataset("cifar10_dvs", root=str(tmp_path), split="test", frames=4, img_size=8)
+    train = zoo.create_dataset("cifar10_dvs", root=str(tmp_path), split="train", frames=4, img_size=8)
+    assert len(test) == 10 and len(train) == 90
+    assert [test.samples[i][0].name for i in test.indices[:1]] == ["airplane_9.npz"]
+    loader = torch.utils.data.DataLoader(train, batch_size=4, collate_fn=train.collate_fn)
+    x, y = next(iter(loader))
+    assert x.shape == (4, 4, 2, 8, 8) and y.tolist() == [0, 0, 0, 0]
+    for name in ("lmht_resnet18_dvs", "lmht_resnet19_dvs"):
+        model = zoo.create_model(name, width_mult=0.0625, img_size=8)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        assert torch.isfinite(loss) and model.sn1.mask.grad is not None

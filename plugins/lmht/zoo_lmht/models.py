@@ -9,7 +9,8 @@ r"""The official LM-HT architectures with the official state-dict layouts (spec 
     ``use_imagenet=True``: 7x7 stride-2 stem and a 3x3 stride-2 max-pool (the official ImageNet variant).
     ``lmht_resnet18_dvs``: the official CIFAR10-DVS variant (frames averaged into one step, per-step stem).
 ``lmht_resnet19`` (official ``resnet19``: no ``layer1``, stages 128x3 / 256x3 / 512x2, fc 512 -> 256 -> neuron
-    -> classes with keys ``fc.0.0`` / ``fc.1`` / ``fc.2.0``)
+    -> classes with keys ``fc.0.0`` / ``fc.1`` / ``fc.2.0``); ``lmht_resnet19_dvs``: the DVS stem and ``layer2``
+    with stride 2 (official ``use_dvs=True``)
 ``lmht_ms_resnet18`` / ``lmht_ms_resnet34`` (official ``ms_resnet18/34``)
     the same module tree with pre-activation MSBlocks (no neuron after the residual sum, no stem neuron call:
     ``sn1`` stays in the state dict, frozen).
@@ -24,6 +25,8 @@ r"""The official LM-HT architectures with the official state-dict layouts (spec 
 ``lmht_vgg13`` (official ``models/VGG.py``, direct training; ImageNet-200 head by default)
     per-step (conv with bias + BN) -> neuron -> Dropout groups, AvgPool, global pool; classifier neurons see
     ``[T, B, N]`` and use ``mask_linear`` along time only (the released code mis-broadcasts there, spec i).
+``lmht_cifarnet`` (official ``models/VGG.py`` ``cifarnet``, the same class with groups ``[128] [256,M] [512,M]
+    [1024] [512]`` and classifier 512*8*8 -> 1024 -> neuron -> 512 -> neuron -> classes)
 ``lmht_vgg16`` / ``lmht_vgg13_hybrid`` (official ``ann_models/VGG.py``, the other hybrid-training backbones)
     same four modes as ``lmht_resnet20``; the first neuron is ``layer1.2``.
 
@@ -55,12 +58,14 @@ __all__ = [
     "LMHTResNet",
     "LMHTResNet20",
     "from_official",
+    "lmht_cifarnet",
     "lmht_cnn_digits",
     "lmht_ms_resnet18",
     "lmht_ms_resnet34",
     "lmht_resnet18",
     "lmht_resnet18_dvs",
     "lmht_resnet19",
+    "lmht_resnet19_dvs",
     "lmht_resnet20",
     "lmht_resnet34",
     "lmht_vgg13",
@@ -78,6 +83,13 @@ def _pos_int(v: Any, name: str, who: str) -> int:
 
 def _width(c: int, mult: float) -> int:
     return max(1, round(c * mult))
+
+
+_NO_DVS_REPARAM = (
+    "no reparameterisation for the DVS variants: their stem neuron turns one averaged input step into T steps "
+    "(weights 2 sigma(M) / 1), which the inference neuron's block-constant 2 sigma(M) / (L T) mixing reproduces "
+    "only when T = L, and the official main.py stem fix (bn1.bias) fails on the per-step bn1 container"
+)
 
 
 class LMHTNet(nn.Module):
@@ -189,6 +201,8 @@ class LMHTResNet(LMHTNet):
         super().__init__(name, T, L, num_classes, in_chans, img_size, mode)
         self.ms_block = bool(ms_block)
         self.use_dvs = bool(use_dvs)
+        if self.use_dvs and mode == "inference":
+            raise ConfigError(f"{name}: {_NO_DVS_REPARAM}")
         if not width_mult > 0:
             raise ConfigError(f"{name}: width_mult must be > 0, got {width_mult!r}")
         self.use_imagenet = bool(use_imagenet)
@@ -222,7 +236,7 @@ class LMHTResNet(LMHTNet):
             self.resnet19
         ):  # official use_resnet19=True: no layer1, 128/256/512 stages, fc 512 -> 256 -> neuron
             self.layer1 = nn.Sequential()
-            self.layer2 = self._make_layer(widths[1], blocks[0], 1)
+            self.layer2 = self._make_layer(widths[1], blocks[0], 2 if self.use_dvs else 1)
             self.layer3 = self._make_layer(widths[2], blocks[1], 2)
             self.layer4 = self._make_layer(widths[3], blocks[2], 2)
             hidden = _width(256, width_mult)
@@ -250,6 +264,12 @@ class LMHTResNet(LMHTNet):
         self.inplanes = planes
         layers += [block(self, planes, planes) for _ in range(1, n)]
         return nn.Sequential(*layers)
+
+    @property
+    def reparameterizable(self) -> bool:
+        return not self.use_dvs
+
+    reparameterize_refusal = _NO_DVS_REPARAM
 
     def stem_sites(self) -> tuple[list[nn.Module], list[str]]:
         """Layers whose bias (BN: and running mean) the reparameterisation restores, and the neurons fed by
@@ -414,6 +434,34 @@ def lmht_resnet19(
     )
 
 
+def lmht_resnet19_dvs(
+    T: int = 2,
+    L: int = 2,
+    num_classes: int = 10,
+    in_chans: int = 2,
+    img_size: int = 48,
+    width_mult: float = 1.0,
+    mode: str = "lmht",
+) -> LMHTResNet:
+    """LM-HT ResNet-19 for CIFAR10-DVS (official ``resnet19(use_resnet19=True, use_dvs=True)``): the DVS stem of
+    :func:`lmht_resnet18_dvs` (frames averaged into one step, per-step ``conv1.0`` / ``bn1.0``, ``sn1`` expands to
+    ``T`` steps) and ``layer2`` with stride 2 (stride 1 in the static ResNet-19)."""
+    return LMHTResNet(
+        (3, 3, 2),
+        T,
+        L,
+        num_classes,
+        False,
+        in_chans,
+        img_size,
+        width_mult,
+        mode,
+        "lmht_resnet19_dvs",
+        False,
+        True,
+    )
+
+
 # ------------------------------------------------------------------------------------------------ ResNet-20
 class ANNBasicBlock(nn.Module):
     """Official ``ann_models`` block: ``residual_function`` (conv-BN-act-conv-BN) + ``shortcut``, then ``relu``."""
@@ -549,6 +597,7 @@ class LMHTResNet20(LMHTHybridNet):
 
 VGG_CFG = {
     "vgg13": ([64, 64, "M"], [128, 128, "M"], [256, 256, "M"], [512, 512, 512, "M"], [512, "MM"]),
+    "cifarnet": ([128], [256, "M"], [512, "M"], [1024], [512]),
     "vgg16": (
         [64, 64, "M"],
         [128, 128, "M"],
@@ -650,7 +699,8 @@ class LMHTVGG13(LMHTNet):
     200) (keys ``classifier.0.*``); ``1000``: Linear(25088, 4096) first (as released; it does not fit the
     pooled 512 features); otherwise Linear(512, 4096) -> neuron -> Dropout -> Linear(4096, 4096) -> neuron ->
     Dropout -> Linear(4096, classes). The image is repeated ``T`` times before the first conv. The classifier
-    neurons see ``[T, B, 4096]`` and mix along time only (the released code mis-broadcasts there)."""
+    neurons see ``[T, B, 4096]`` and mix along time only (the released code mis-broadcasts there).
+    ``cfg="cifarnet"`` builds the official CIFARNet of the same class (see :func:`lmht_cifarnet`)."""
 
     def __init__(
         self,
@@ -662,11 +712,13 @@ class LMHTVGG13(LMHTNet):
         img_size: int = 64,
         width_mult: float = 1.0,
         mode: str = "lmht",
+        cfg: str = "vgg13",
+        name: str = "lmht_vgg13",
     ) -> None:
-        super().__init__("lmht_vgg13", T, L, num_classes, in_chans, img_size, mode)
+        super().__init__(name, T, L, num_classes, in_chans, img_size, mode)
         self.width_mult = width_mult
         c_in = in_chans
-        for i, group in enumerate(VGG_CFG["vgg13"], 1):
+        for i, group in enumerate(VGG_CFG[cfg], 1):
             layers: list[nn.Module] = []
             for v in group:
                 if v == "M":
@@ -683,8 +735,21 @@ class LMHTVGG13(LMHTNet):
                     c_in = c
             setattr(self, f"layer{i}", nn.Sequential(*layers))
         h = _width(4096, width_mult)
-        if num_classes == 200:
-            self.classifier: nn.Module = SeqStepWise(nn.Linear(c_in, num_classes))
+        if cfg == "cifarnet":  # official: 512*8*8 -> 1024 -> 512 -> classes (two AvgPools: img_size / 4)
+            if img_size % 4:
+                raise ConfigError(f"{name}: img_size must be a multiple of 4, got {img_size}")
+            h1, h2 = _width(1024, width_mult), _width(512, width_mult)
+            self.classifier: nn.Module = nn.Sequential(
+                SeqStepWise(nn.Linear(c_in * (img_size // 4) ** 2, h1)),
+                self.neuron(None, 0.0, 3),
+                SeqStepWise(nn.Dropout(dropout)),
+                SeqStepWise(nn.Linear(h1, h2)),
+                self.neuron(None, 0.0, 3),
+                SeqStepWise(nn.Dropout(dropout)),
+                SeqStepWise(nn.Linear(h2, num_classes)),
+            )
+        elif num_classes == 200:
+            self.classifier = SeqStepWise(nn.Linear(c_in, num_classes))
         else:
             feat = c_in * 7 * 7 if num_classes == 1000 else c_in
             self.classifier = nn.Sequential(
@@ -786,6 +851,26 @@ def lmht_vgg13(
     return LMHTVGG13(T, L, num_classes, dropout, in_chans, img_size, width_mult, mode)
 
 
+def lmht_cifarnet(
+    T: int = 2,
+    L: int = 2,
+    num_classes: int = 10,
+    dropout: float = 0.0,
+    in_chans: int = 3,
+    img_size: int = 32,
+    width_mult: float = 1.0,
+    mode: str = "lmht",
+) -> LMHTVGG13:
+    """LM-HT CIFARNet (official ``models.VGG.cifarnet``): groups ``[128] [256,M] [512,M] [1024] [512]`` of
+    per-step (conv3x3 with bias + BN) -> neuron -> Dropout (``M`` = AvgPool 2x2), classifier Linear(512*8*8,
+    1024) -> neuron -> Dropout -> Linear(1024, 512) -> neuron -> Dropout -> Linear(512, classes) (keys
+    ``classifier.{0,3,6}.0``, neurons ``classifier.{1,4}``, mixing along time only). 45,007,882 + 70 parameters
+    for CIFAR-10 at T = 2."""
+    return LMHTVGG13(
+        T, L, num_classes, dropout, in_chans, img_size, width_mult, mode, "cifarnet", "lmht_cifarnet"
+    )
+
+
 class LMHTDigitsCNN(LMHTNet):
     """Small LM-HT CNN for 8x8 digits (spec section h8, the demo): per-step conv3x3(1->c1)+BN -> LM-HT ->
     AvgPool2 -> conv3x3(c1->c2)+BN -> LM-HT -> AvgPool2 -> Linear(4 c2, classes); the image is repeated
@@ -860,7 +945,8 @@ def from_official(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     """Constructor overrides implied by an official state dict: ``num_classes``, ``in_chans``, ``T`` (from a
-    mask), ``mode`` (``ann`` for QCFS ``thresh`` keys, ``inference`` for reparameterised ``alpha`` [L T]) and,
+    mask), ``mode`` (``ann`` for QCFS ``thresh`` keys, ``inference`` for reparameterised ``alpha`` [L T], ``if``
+    for IF neurons' ``v_threshold`` without ``alpha``) and,
     for the ResNet-18/34 stem, ``use_imagenet`` (7x7 stem)."""
     from zoo_core.weights import unwrap_state_dict
 
@@ -892,4 +978,6 @@ def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
         cfg["T"] = int(mask.shape[0])
         if "conv1.0.0.weight" in sd:
             cfg["mode"] = "lmht"
+    elif any(k.endswith(".v_threshold") for k in sd):
+        cfg["mode"] = "if"  # the IF stage of hybrid training (IFNeuron: v_threshold only); T is not stored
     return cfg

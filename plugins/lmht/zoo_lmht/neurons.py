@@ -166,10 +166,12 @@ class LMHTNeuron(BaseNeuron):
         x = x_seq * self.scale
         M = self.mask if x.dim() == 5 else self.mask_linear
         th = self.v_threshold
-        lam = self.alpha.sigmoid() + 0.5
         v = state["v"]
         out = []
         for t in range(self.T):
+            # the leak is recomputed every step as officially: autograd then sums the T contributions to
+            # d/d alpha in the same order, so float64 gradients agree bit for bit
+            lam = self.alpha.sigmoid() + 0.5
             v = lam * v.detach() + ((2 * _time_weights(M[t], x).sigmoid() / x.shape[0]) * x).sum(dim=0)
             s = multi_level_spike(v, th, self.L)
             v = v - s.detach()

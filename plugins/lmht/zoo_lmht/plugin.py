@@ -174,6 +174,48 @@ def register_models(register: Any) -> None:
         description="LM-HT ResNet-19 (CIFAR; fc neuron fixed to mix along time only)",
         **hooks,
     )
+    register(
+        "lmht_resnet19_dvs",
+        models.lmht_resnet19_dvs,
+        paper=PAPER,
+        family="lmht",
+        task="image-classification",
+        defaults={
+            "T": 2,
+            "L": 2,
+            "num_classes": 10,
+            "in_chans": 2,
+            "img_size": 48,
+            "width_mult": 1.0,
+            "mode": "lmht",
+        },
+        preprocessing={"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"},
+        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625},
+        description="LM-HT ResNet-19 for CIFAR10-DVS (frames averaged into one step, layer2 stride 2; fc neuron "
+        "mixes along time only)",
+        **hooks,
+    )
+    register(
+        "lmht_cifarnet",
+        models.lmht_cifarnet,
+        paper=PAPER,
+        family="lmht",
+        task="image-classification",
+        defaults={
+            "T": 2,
+            "L": 2,
+            "num_classes": 10,
+            "dropout": 0.0,
+            "in_chans": 3,
+            "img_size": 32,
+            "width_mult": 1.0,
+            "mode": "lmht",
+        },
+        preprocessing=CIFAR10_PREPROCESSING,
+        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10},
+        description="LM-HT CIFARNet (official models/VGG.py cifarnet; classifier neurons mix along time only)",
+        **hooks,
+    )
     for name, fn, imagenet in (
         ("lmht_ms_resnet18", models.lmht_ms_resnet18, False),
         ("lmht_ms_resnet34", models.lmht_ms_resnet34, True),

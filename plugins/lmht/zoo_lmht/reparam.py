@@ -44,7 +44,8 @@ def reparameterize(model: nn.Module, init_mem: float | None = 0.0) -> nn.Module:
     premises of its Theorem 4.2).
     """
     if getattr(model, "reparameterizable", True) is False:
-        raise ConfigError(f"reparameterize: not supported for {type(model).__name__} (no official procedure)")
+        why = getattr(model, "reparameterize_refusal", "no official procedure")
+        raise ConfigError(f"reparameterize: not supported for {type(model).__name__}: {why}")
     m = copy.deepcopy(model)
     sites = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, LMHTNeuron)]
     if not sites:

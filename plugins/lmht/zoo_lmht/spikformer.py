@@ -62,7 +62,8 @@ class SSA(nn.Module):
         y = getattr(self, f"{n}_linear")(x)
         y = getattr(self, f"{n}_bn")(y.transpose(-1, -2)).transpose(-1, -2).reshape(T, B, N, C)
         y = getattr(self, f"{n}_lif")(y)
-        return y.reshape(T, B, N, self.num_heads, C // self.num_heads).permute(0, 1, 3, 2, 4)
+        # contiguous as officially: the matmul backward then sums in the same order (float64 grads bit-equal)
+        return y.reshape(T, B, N, self.num_heads, C // self.num_heads).permute(0, 1, 3, 2, 4).contiguous()
 
     def forward(self, x: Tensor) -> Tensor:
         T, B, N, C = x.shape
@@ -124,8 +125,13 @@ class SPS(nn.Module):
 class LMHTSpikformer(LMHTNet):
     """LM-HT Spikformer for CIFAR (official ``spikformer_cifar``: D = 384, 12 heads, 4 blocks, MLP ratio 4)."""
 
-    #: the official reparameterisation skips BatchNorm1d / Conv1d biases and has no Spikformer stem fix
     reparameterizable = False
+    reparameterize_refusal = (
+        "the official procedure does not handle the Spikformer (run against the official code): "
+        "replace_layer_bias leaves the BatchNorm1d biases and running means undivided, main.py has no SPS stem fix, "
+        "and LMHT_Inference_Neuron's mask_linear [L T, L T, 1, 1] broadcasts the time weights over the batch axis "
+        "of the [L T, B, N, C] tokens (it fails unless B = L T, and is wrong then)"
+    )
 
     def __init__(
         self,
