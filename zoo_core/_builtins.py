@@ -200,7 +200,7 @@ def register_learning_rules(register: Any) -> None:
 
 @hookimpl
 def register_datasets(register: Any) -> None:
-    from .datasets import digits
+    from .datasets import digits, digits_70_30
 
     register(
         "digits",
@@ -208,6 +208,13 @@ def register_datasets(register: Any) -> None:
         defaults={"split": "train", "test_fraction": 0.2, "seed": 0},
         task="image-classification",
         description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline)",
+    )
+    register(
+        "digits_70_30",
+        digits_70_30,
+        defaults={"split": "train", "seed": 0},
+        task="image-classification",
+        description="the digits data set with a stratified 70/30 train/test split (the SR and EM-PF demo recipes)",
     )
     from .moving_digits import moving_digits
 

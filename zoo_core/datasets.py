@@ -37,3 +37,10 @@ def digits(
     )
     idx = torch.tensor(idx_train if split == "train" else idx_test)
     return TensorDataset(x[idx], y[idx])
+
+
+def digits_70_30(split: Literal["train", "test", "all"] = "train", seed: int = 0) -> TensorDataset:
+    """:func:`digits` with a 70/30 split (1,257 train / 540 test images at ``seed=0``): the split of the
+    sparse-gradient and EM-PF papers' digits recipes, registered under its own name so that ``zoo eval`` of
+    weights trained on it never tests on training images."""
+    return digits(split=split, test_fraction=0.3, seed=seed)

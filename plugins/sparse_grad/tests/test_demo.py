@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import zoo_core as zoo
 from zoo_core.attacks import robust_accuracy
@@ -15,21 +14,6 @@ TAGS = ("digits_t4", "digits_t4_sr")
 @pytest.fixture(scope="module")
 def test_set():
     return zoo.create_dataset("digits_70_30", split="test")
-
-
-def test_digits_70_30_is_the_sklearn_split() -> None:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    xtr, xte, ytr, yte = train_test_split(
-        d.data / 16.0, d.target, test_size=0.3, random_state=0, stratify=d.target
-    )
-    for split, xs, ys in (("train", xtr, ytr), ("test", xte, yte)):
-        data = zoo.create_dataset("digits_70_30", split=split)
-        assert len(data) == len(ys) == {"train": 1257, "test": 540}[split]
-        assert np.allclose(data.tensors[0].flatten(1).numpy(), xs, atol=1e-7)
-        assert np.array_equal(data.tensors[1].numpy(), ys)
 
 
 @pytest.mark.parametrize("tag", TAGS)

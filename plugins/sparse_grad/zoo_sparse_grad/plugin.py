@@ -153,17 +153,3 @@ def register_learning_rules(register: Any) -> None:
         "label vs the strongest other class, g = d sum p / dx (finite-difference L1 gradient penalty); optional "
         "FGSM/PGD adversarial training. h = 0.01 is the paper's; lamb = 0.01 is our digits value (paper's unknown)",
     )
-
-
-@hookimpl
-def register_datasets(register: Any) -> None:
-    from .datasets import digits_70_30
-
-    register(
-        "digits_70_30",
-        digits_70_30,
-        paper=PAPER,
-        defaults={"split": "train", "seed": 0},
-        task="image-classification",
-        description="scikit-learn digits in [0,1], stratified 70/30 train/test split, random_state 0 (SR demo)",
-    )
