@@ -46,7 +46,15 @@ from torch import Tensor, nn
 
 from zoo_core.conversion import QCFS, ConversionIF, SeqStepWise, wrap_stepwise
 from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_time_steps, encode_image_input
+from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
+from zoo_core.models.qcfs import (
+    VGG13_CFG,
+    VGG16_CFG,
+    init_qcfs_vgg,
+    qcfs_resnet_stages,
+    qcfs_vgg_groups,
+    scaled_width,
+)
 
 from .neurons import LMHTInferenceNeuron, LMHTNeuron
 
@@ -75,16 +83,6 @@ __all__ = [
 ]
 
 
-def _pos_int(v: Any, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
-    return v
-
-
-def _width(c: int, mult: float) -> int:
-    return max(1, round(c * mult))
-
-
 _NO_DVS_REPARAM = (
     "no reparameterisation for the DVS variants: their stem neuron turns one averaged input step into T steps "
     "(weights 2 sigma(M) / 1), which the inference neuron's block-constant 2 sigma(M) / (L T) mixing reproduces "
@@ -107,11 +105,11 @@ class LMHTNet(nn.Module):
             raise ConfigError(f"{who}: mode must be one of {self.modes}, got {mode!r}")
         self.mode = mode
         self.T_train = check_time_steps(T, who)
-        self.L = _pos_int(L, "L", who)
+        self.L = check_positive_int(L, "L", who)
         self.T = self.L * self.T_train if mode == "inference" else self.T_train
-        self.num_classes = _pos_int(num_classes, "num_classes", who)
-        self.in_chans = _pos_int(in_chans, "in_chans", who)
-        self.img_size = _pos_int(img_size, "img_size", who)
+        self.num_classes = check_positive_int(num_classes, "num_classes", who)
+        self.in_chans = check_positive_int(in_chans, "in_chans", who)
+        self.img_size = check_positive_int(img_size, "img_size", who)
 
     def neuron(self, v_threshold: float | None, init_mem: float, rank: int = 5) -> nn.Module:
         if self.mode == "inference":
@@ -208,7 +206,7 @@ class LMHTResNet(LMHTNet):
         self.use_imagenet = bool(use_imagenet)
         self.width_mult = width_mult
         self.input_scale = 1.0
-        widths = [_width(w, width_mult) for w in (64, 128, 256, 512)]
+        widths = [scaled_width(w, width_mult) for w in (64, 128, 256, 512)]
         self.inplanes = widths[0]
         self.conv1: nn.Module
         self.bn1: nn.Module
@@ -239,7 +237,7 @@ class LMHTResNet(LMHTNet):
             self.layer2 = self._make_layer(widths[1], blocks[0], 2 if self.use_dvs else 1)
             self.layer3 = self._make_layer(widths[2], blocks[1], 2)
             self.layer4 = self._make_layer(widths[3], blocks[2], 2)
-            hidden = _width(256, width_mult)
+            hidden = scaled_width(256, width_mult)
             self.fc: nn.Module = nn.Sequential(
                 SeqStepWise(nn.Linear(widths[3], hidden)),
                 self.neuron(None, 0.0, 3),
@@ -463,30 +461,6 @@ def lmht_resnet19_dvs(
 
 
 # ------------------------------------------------------------------------------------------------ ResNet-20
-class ANNBasicBlock(nn.Module):
-    """Official ``ann_models`` block: ``residual_function`` (conv-BN-act-conv-BN) + ``shortcut``, then ``relu``."""
-
-    def __init__(self, act: Any, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.residual_function = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            act(),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-        self.relu = act()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.residual_function(x) + self.shortcut(x))
-
-
 class LMHTHybridNet(LMHTNet):
     """Base of the hybrid-training backbones (official ``ann_models``): one module tree, four modes.
 
@@ -499,7 +473,7 @@ class LMHTHybridNet(LMHTNet):
     first_neuron = ""
 
     def _setup(self, levels: int, thresh: float) -> None:
-        self.levels = _pos_int(levels, "levels", self._who)
+        self.levels = check_positive_int(levels, "levels", self._who)
         self.thresh = float(thresh)
 
     def _act(self, rank: int = 5) -> nn.Module:
@@ -564,27 +538,18 @@ class LMHTResNet20(LMHTHybridNet):
         super().__init__("lmht_resnet20", T, L, num_classes, in_chans, img_size, mode)
         self._setup(levels, thresh)
         self.width_mult = width_mult
-        widths = [_width(w, width_mult) for w in (16, 32, 64)]
-        self.in_channels = widths[0]
-        act = self._act
+        widths = [scaled_width(w, width_mult) for w in (16, 32, 64)]
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_chans, widths[0], kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
-            act(),
+            self._act(),
         )
-        self.conv2_x = self._make_layer(act, widths[0], 3, 1)
-        self.conv3_x = self._make_layer(act, widths[1], 3, 2)
-        self.conv4_x = self._make_layer(act, widths[2], 3, 2)
+        # the QCFS-code stages (zoo_core.models.qcfs), every activation built by this mode's factory
+        stages = qcfs_resnet_stages(lambda _c: self._act(), widths[0], widths, (3, 3, 3))
+        self.conv2_x, self.conv3_x, self.conv4_x = stages
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(widths[2], num_classes)
         self._finish()
-
-    def _make_layer(self, act: Any, out_channels: int, n: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (n - 1):
-            layers.append(ANNBasicBlock(act, self.in_channels, out_channels, s))
-            self.in_channels = out_channels
-        return nn.Sequential(*layers)
 
     def stem_sites(self) -> tuple[list[nn.Module], list[str]]:
         return [_unwrap(self.conv1[1])], ["conv1.2"]
@@ -598,16 +563,8 @@ class LMHTResNet20(LMHTHybridNet):
 VGG_CFG = {
     "vgg13": ([64, 64, "M"], [128, 128, "M"], [256, 256, "M"], [512, 512, 512, "M"], [512, "MM"]),
     "cifarnet": ([128], [256, "M"], [512, "M"], [1024], [512]),
-    "vgg16": (
-        [64, 64, "M"],
-        [128, 128, "M"],
-        [256, 256, 256, "M"],
-        [512, 512, 512, "M"],
-        [512, 512, 512, "M"],
-    ),
 }
-#: the hybrid (ann_models) VGG-13 config differs from the direct-training one
-ANN_VGG13 = ([64, 64, "M"], [128, 128, "M"], [256, 256, "M"], [512, 512, "M"], [512, 512, "M"])
+#: the hybrid (ann_models) VGG-13 is the QCFS-code VGG-13 (zoo_core.models.qcfs.VGG13_CFG), not the direct one
 
 
 class LMHTVGG16(LMHTHybridNet):
@@ -630,29 +587,16 @@ class LMHTVGG16(LMHTHybridNet):
         img_size: int = 32,
         width_mult: float = 1.0,
         mode: str = "lmht",
-        cfg: tuple[list[Any], ...] = VGG_CFG["vgg16"],
+        cfg: tuple[list[Any], ...] = VGG16_CFG,
         name: str = "lmht_vgg16",
     ) -> None:
         super().__init__(name, T, L, num_classes, in_chans, img_size, mode)
         self._setup(levels, thresh)
         self.width_mult = width_mult
-        c_in = in_chans
-        for i, group in enumerate(cfg, 1):
-            layers: list[nn.Module] = []
-            for v in group:
-                if v == "M":
-                    layers.append(nn.AvgPool2d(kernel_size=2, stride=2))
-                    continue
-                c = _width(int(v), width_mult)
-                layers += [
-                    nn.Conv2d(c_in, c, 3, padding=1),
-                    nn.BatchNorm2d(c),
-                    self._act(),
-                    nn.Dropout(dropout),
-                ]
-                c_in = c
-            setattr(self, f"layer{i}", nn.Sequential(*layers))
-        h = _width(4096, width_mult)
+        groups, c_in = qcfs_vgg_groups(cfg, in_chans, lambda _c: self._act(), dropout, width_mult)
+        for i, group in enumerate(groups, 1):
+            setattr(self, f"layer{i}", group)
+        h = scaled_width(4096, width_mult)
         lead: list[nn.Module] = []
         if num_classes == 1000:
             feat = c_in * 7 * 7
@@ -670,7 +614,7 @@ class LMHTVGG16(LMHTHybridNet):
             nn.Dropout(dropout),
             nn.Linear(h, num_classes),
         )
-        _official_vgg_init(self)
+        init_qcfs_vgg(self)
         self._finish()
 
     def stem_sites(self) -> tuple[list[nn.Module], list[str]]:
@@ -679,17 +623,6 @@ class LMHTVGG16(LMHTHybridNet):
     def forward_net(self, x: Tensor) -> Tensor:
         out = self.layer5(self.layer4(self.layer3(self.layer2(self.layer1(x)))))
         return self.classifier(torch.flatten(out, out.dim() - 3))
-
-
-def _official_vgg_init(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.constant_(m.weight, val=1)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.zeros_(m.bias)
 
 
 class LMHTVGG13(LMHTNet):
@@ -726,7 +659,7 @@ class LMHTVGG13(LMHTNet):
                 elif v == "MM":
                     layers.append(SeqStepWise(nn.AdaptiveAvgPool2d((1, 1))))
                 else:
-                    c = _width(int(v), width_mult)
+                    c = scaled_width(int(v), width_mult)
                     layers += [
                         SeqStepWise(nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c)),
                         self.neuron(None, 0.0),
@@ -734,11 +667,11 @@ class LMHTVGG13(LMHTNet):
                     ]
                     c_in = c
             setattr(self, f"layer{i}", nn.Sequential(*layers))
-        h = _width(4096, width_mult)
+        h = scaled_width(4096, width_mult)
         if cfg == "cifarnet":  # official: 512*8*8 -> 1024 -> 512 -> classes (two AvgPools: img_size / 4)
             if img_size % 4:
                 raise ConfigError(f"{name}: img_size must be a multiple of 4, got {img_size}")
-            h1, h2 = _width(1024, width_mult), _width(512, width_mult)
+            h1, h2 = scaled_width(1024, width_mult), scaled_width(512, width_mult)
             self.classifier: nn.Module = nn.Sequential(
                 SeqStepWise(nn.Linear(c_in * (img_size // 4) ** 2, h1)),
                 self.neuron(None, 0.0, 3),
@@ -761,7 +694,7 @@ class LMHTVGG13(LMHTNet):
                 SeqStepWise(nn.Dropout(dropout)),
                 SeqStepWise(nn.Linear(h, num_classes)),
             )
-        _official_vgg_init(self)
+        init_qcfs_vgg(self)
         if mode == "inference":
             self.layer1[1].scale = 1.0 / self.L
 
@@ -832,7 +765,7 @@ def lmht_vgg13_hybrid(
         img_size,
         width_mult,
         mode,
-        ANN_VGG13,
+        VGG13_CFG,
         "lmht_vgg13_hybrid",
     )
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from zoo_core.errors import ConfigError
-from zoo_core.layers import encode_image_input
+from zoo_core.layers import check_positive_int, encode_image_input
 
-from .models import LMHTNet, _pos_int
+from .models import LMHTNet
 
 __all__ = ["LMHTSpikformer", "lmht_spikformer_4_384"]
 
@@ -149,8 +149,8 @@ class LMHTSpikformer(LMHTNet):
         super().__init__("lmht_spikformer_4_384", T, L, num_classes, in_chans, img_size, mode)
         if mode != "lmht":
             raise ConfigError("lmht_spikformer_4_384: only mode='lmht' (reparameterisation not supported)")
-        embed_dims = _pos_int(embed_dims, "embed_dims", self._who)
-        if embed_dims % 8 or embed_dims % _pos_int(num_heads, "num_heads", self._who):
+        embed_dims = check_positive_int(embed_dims, "embed_dims", self._who)
+        if embed_dims % 8 or embed_dims % check_positive_int(num_heads, "num_heads", self._who):
             raise ConfigError(f"{self._who}: embed_dims must be divisible by 8 and by num_heads")
         if img_size % 4:
             raise ConfigError(f"{self._who}: img_size must be a multiple of 4, got {img_size}")
@@ -158,7 +158,7 @@ class LMHTSpikformer(LMHTNet):
         self.block = nn.ModuleList(
             [
                 Block(self, embed_dims, num_heads, mlp_ratio)
-                for _ in range(_pos_int(depths, "depths", self._who))
+                for _ in range(check_positive_int(depths, "depths", self._who))
             ]
         )
         self.head = nn.Linear(embed_dims, num_classes)
