@@ -12,17 +12,17 @@ TAGS = ("digits_t4", "digits_t4_sr")
 
 
 @pytest.fixture(scope="module")
-def test_set():
+def digits_test():
     return zoo.create_dataset("digits_70_30", split="test")
 
 
 @pytest.mark.parametrize("tag", TAGS)
-def test_card_metrics_are_reproduced(tag: str, test_set) -> None:
+def test_card_metrics_are_reproduced(tag: str, digits_test) -> None:
     model = zoo.create_model(f"sparse_grad_mlp_digits.{tag}", pretrained=True)  # sha256 verified on load
     m = zoo.model_info("sparse_grad_mlp_digits").weights[tag].metrics
     for eps in (0.05, 0.1):
-        f = robust_accuracy(model, test_set, "fgsm", eps, batch_size=540)
-        p = robust_accuracy(model, test_set, "pgd", eps, steps=10, step_size=eps / 4, batch_size=540, seed=0)
+        f = robust_accuracy(model, digits_test, "fgsm", eps, batch_size=540)
+        p = robust_accuracy(model, digits_test, "pgd", eps, steps=10, step_size=eps / 4, batch_size=540, seed=0)
         assert f["clean_accuracy"] == p["clean_accuracy"] == m["accuracy"]
         assert (
             f["robust_accuracy"] == m[f"fgsm_eps{eps:g}"] and p["robust_accuracy"] == m[f"pgd10_eps{eps:g}"]
@@ -30,7 +30,7 @@ def test_card_metrics_are_reproduced(tag: str, test_set) -> None:
         assert m[f"pgd10_eps{eps:g}"] <= m[f"fgsm_eps{eps:g}"]  # measured: PGD-10 is the stronger attack here
     e = robust_accuracy(
         model,
-        test_set,
+        digits_test,
         "pgd",
         0.1,
         steps=10,
@@ -50,9 +50,9 @@ def test_sparse_gradient_regularisation_buys_robustness_h6() -> None:
         assert sr[key] > plain[key]
 
 
-def test_val_ensemble_matches_the_card(test_set) -> None:
+def test_val_ensemble_matches_the_card(digits_test) -> None:
     model = zoo.create_model("sparse_grad_mlp_digits.digits_t4", pretrained=True)
-    r = val_ensemble(model, test_set, "fgsm", 0.1, batch_size=100)
+    r = val_ensemble(model, digits_test, "fgsm", 0.1, batch_size=100)
     assert r["settings"] == ["bptt:zif:1", "bptt:sig:4", "bptt:atan:2", "bptr:zif:1"]
     assert (
         r["robust_accuracy"]
