@@ -25,13 +25,14 @@ def _num(v: float) -> str:
 @command
 class EvalCommand(Command):
     """Evaluate a classifier: accuracy, mean firing rate, SOPs, MACs and energy per sample, throughput.
+    Video predictors (task video-prediction): MSE, MAE, SSIM and PSNR next to the copy-last-frame baseline.
 
     With no NAME it evaluates the demo weights spiking_cnn.digits_t4 (shipped in model_cards/, no network).
     Energy follows E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm); SOPs count the exact fan-out of every spike.
     """
 
     name = "eval"
-    help = "evaluate a model (accuracy, firing rate, SOPs, energy, throughput)"
+    help = "evaluate a model (accuracy, firing rate, SOPs, energy; video predictors: MSE/SSIM/PSNR)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -46,8 +47,8 @@ class EvalCommand(Command):
         parser.add_argument(
             "--dataset",
             default=None,
-            help="'digits' or a folder of images (one sub-folder per class; default: the "
-            "weights' training data set, else digits)",
+            help="a registered data set (zoo info DATASET) or a folder of images (one sub-folder per class; "
+            "default: the weights' training data set, else digits)",
         )
         parser.add_argument("--split", default="test", help="data split (default: test)")
         parser.add_argument("--batch-size", type=int, default=256)
@@ -164,7 +165,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``zoo train`` / ``tools/train.py`` (kept here: building ``zoo --help`` must not import torch)."""
     p.add_argument("model", help="registered model name (zoo list)")
     p.add_argument(
-        "--dataset", default="digits", help="'digits' or a folder of images, one sub-folder per class"
+        "--dataset",
+        default="digits",
+        help="a registered data set or a folder of images, one sub-folder per class",
     )
     p.add_argument("--learning-rule", default="bptt", help="registered learning rule (default: bptt)")
     p.add_argument("--rule-kwargs", default="{}", type=json.loads, help="JSON arguments of the learning rule")
@@ -199,7 +202,7 @@ class TrainCommand(Command):
     """
 
     name = "train"
-    help = "train a model on digits or an image folder (tools/train.py)"
+    help = "train a model on a registered data set or an image folder (tools/train.py)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         add_train_arguments(parser)
