@@ -55,6 +55,12 @@ def test_eval_json_equals_registry_and_profile(capsys):
     assert report["energy_pj"] == pytest.approx(4.6 * report["macs"] + 0.9 * report["sops"])
     assert report["sops"] == pytest.approx(cfg["profile"]["sops"])
     assert 0 < report["mean_firing_rate"] < 1 and report["samples_per_second"] > 0
+    # the batched evaluation (256 + 104 samples) weighs each batch by its samples: one pass over all 360 agrees
+    test = zoo.create_dataset("digits", split="test")
+    whole = zoo.profile(zoo.create_model("spiking_cnn.digits_t4", pretrained=True), test.tensors[0])
+    assert report["mean_firing_rate"] == pytest.approx(whole.mean_firing_rate, rel=1e-9)
+    assert report["mean_firing_rate"] == pytest.approx(cfg["profile"]["mean_firing_rate"], rel=1e-9)
+    assert report["sops"] == pytest.approx(whole.sops, rel=1e-9)
 
 
 def test_eval_reports_a_corrupt_weight_folder(capsys, tmp_path):

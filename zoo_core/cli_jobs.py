@@ -52,6 +52,13 @@ class EvalCommand(Command):
         )
         parser.add_argument("--split", default="test", help="data split (default: test)")
         parser.add_argument("--batch-size", type=int, default=256)
+        parser.add_argument(
+            "--spikes",
+            choices=("binary", "events"),
+            default="binary",
+            help="how the profile tells spikes from analog values: binary (only 0/1 inputs are spikes) or "
+            "events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
+        )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -84,7 +91,7 @@ class EvalCommand(Command):
             args.dataset or (info.weights[tag].dataset if tag and tag in info.weights else "") or "digits"
         )
         data = load_dataset(dataset, args.split, int(cfg.get("in_chans", 1)), int(cfg.get("img_size", 8)))
-        report = evaluate(model, data, batch_size=args.batch_size, progress=not args.json)
+        report = evaluate(model, data, batch_size=args.batch_size, progress=not args.json, spikes=args.spikes)
         report = {
             "model": name,
             "pretrained": bool(pretrained or args.weights),
@@ -107,6 +114,8 @@ class EvalCommand(Command):
         for k, v in rows:
             print(f"  {k:<18}{v}")
         print("  energy convention: E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm, Horowitz 2014)")
+        if args.spikes == "events":
+            print("  spikes: events (every non-zero neuron output counts as one event, whatever its value)")
         return EXIT_OK
 
     def run_prediction(

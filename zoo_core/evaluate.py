@@ -21,8 +21,12 @@ def evaluate(
     batch_size: int = 256,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    spikes: str = "binary",
 ) -> dict[str, Any]:
-    """Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``."""
+    """Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``.
+
+    ``spikes`` is :func:`zoo_core.profiling.profile`'s: ``"events"`` counts graded spikes (amplitude
+    :math:`\theta`, :math:`k\theta`, real values) as events instead of analog values."""
     from tqdm import tqdm
 
     from .profiling import profile
@@ -40,21 +44,22 @@ def evaluate(
         correct += int((logits.argmax(-1) == y).sum())
         total += len(y)
     sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
-    spikes = neurons = 0.0
+    fired = neurons = 0.0
     convention = ""
     for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
-        p = profile(model, x.to(device))
+        p = profile(model, x.to(device), spikes=spikes)
         n = p.batch_size  # inferred from the input layout ([T, B, ...] event input: dim 1)
         for k in sums:
             sums[k] += getattr(p, k) * n
-        elems = sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
-        spikes += (p.mean_firing_rate or 0.0) * elems
+        # the batch's mean rate weighs its neuron-steps, which scale with the number of samples
+        elems = n * sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
+        fired += (p.mean_firing_rate or 0.0) * elems
         neurons += elems
         convention = p.convention
     return {
         "accuracy": correct / max(total, 1),
         "samples": total,
-        "mean_firing_rate": spikes / neurons if neurons else 0.0,
+        "mean_firing_rate": fired / neurons if neurons else 0.0,
         **{k: v / max(total, 1) for k, v in sums.items()},
         "convention": convention,
         "samples_per_second": total / seconds if seconds > 0 else float("inf"),
