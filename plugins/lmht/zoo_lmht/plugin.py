@@ -86,256 +86,80 @@ def register_neurons(register: Any) -> None:
     )
 
 
+def _signature_defaults(factory: Any) -> dict[str, Any]:
+    """A builder's keyword defaults (the builders' defaults are the paper's main settings)."""
+    import inspect
+
+    return {
+        k: list(p.default) if isinstance(p.default, tuple) else p.default
+        for k, p in inspect.signature(factory).parameters.items()
+        if p.default is not p.empty
+    }
+
+
+DVS_PREPROCESSING = {"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"}
+#: CPU-sized instances for the conformance kit
+SMALL = {"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10}
+HYBRID = (
+    "QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht', the hybrid layout with .0-wrapped layers)"
+)
+
+
 @hookimpl
 def register_models(register: Any) -> None:
     from . import models
-
-    hooks = {"from_official": models.from_official, "official_config": models.official_config}
-    register(
-        "lmht_resnet18",
-        models.lmht_resnet18,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 100,
-            "use_imagenet": False,
-            "in_chans": 3,
-            "img_size": 32,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing=CIFAR100_PREPROCESSING,
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10},
-        description="LM-HT ResNet-18 (direct STBP training, CIFAR stem; use_imagenet=True for ImageNet)",
-        **hooks,
-    )
-    register(
-        "lmht_resnet34",
-        models.lmht_resnet34,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 1000,
-            "use_imagenet": True,
-            "in_chans": 3,
-            "img_size": 224,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing=IMAGENET_PREPROCESSING,
-        test_config={"T": 2, "img_size": 16, "width_mult": 0.0625, "num_classes": 10},
-        description="LM-HT ResNet-34 (direct STBP training, ImageNet stem)",
-        **hooks,
-    )
-    register(
-        "lmht_resnet18_dvs",
-        models.lmht_resnet18_dvs,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 10,
-            "in_chans": 2,
-            "img_size": 48,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing={"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"},
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625},
-        description="LM-HT ResNet-18 for CIFAR10-DVS (frames averaged into one step; the stem neuron's mixing "
-        "makes T steps)",
-        **hooks,
-    )
-    register(
-        "lmht_resnet19",
-        models.lmht_resnet19,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 100,
-            "in_chans": 3,
-            "img_size": 32,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing=CIFAR100_PREPROCESSING,
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10},
-        description="LM-HT ResNet-19 (CIFAR; fc neuron fixed to mix along time only)",
-        **hooks,
-    )
-    register(
-        "lmht_resnet19_dvs",
-        models.lmht_resnet19_dvs,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 10,
-            "in_chans": 2,
-            "img_size": 48,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing={"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"},
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625},
-        description="LM-HT ResNet-19 for CIFAR10-DVS (frames averaged into one step, layer2 stride 2; fc neuron "
-        "mixes along time only)",
-        **hooks,
-    )
-    register(
-        "lmht_cifarnet",
-        models.lmht_cifarnet,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 10,
-            "dropout": 0.0,
-            "in_chans": 3,
-            "img_size": 32,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing=CIFAR10_PREPROCESSING,
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10},
-        description="LM-HT CIFARNet (official models/VGG.py cifarnet; classifier neurons mix along time only)",
-        **hooks,
-    )
-    for name, fn, imagenet in (
-        ("lmht_ms_resnet18", models.lmht_ms_resnet18, False),
-        ("lmht_ms_resnet34", models.lmht_ms_resnet34, True),
-    ):
-        register(
-            name,
-            fn,
-            paper=PAPER,
-            family="lmht",
-            task="image-classification",
-            defaults={
-                "T": 2,
-                "L": 2,
-                "num_classes": 1000 if imagenet else 100,
-                "use_imagenet": imagenet,
-                "in_chans": 3,
-                "img_size": 224 if imagenet else 32,
-                "width_mult": 1.0,
-                "mode": "lmht",
-            },
-            preprocessing=IMAGENET_PREPROCESSING if imagenet else CIFAR100_PREPROCESSING,
-            test_config={"T": 2, "img_size": 16 if imagenet else 8, "width_mult": 0.0625, "num_classes": 10},
-            description=f"LM-HT MS-ResNet-{name[-2:]} (pre-activation MSBlocks, direct STBP training)",
-            **hooks,
-        )
-    register(
-        "lmht_resnet20",
-        models.lmht_resnet20,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 100,
-            "levels": 8,
-            "thresh": 8.0,
-            "in_chans": 3,
-            "img_size": 32,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing=CIFAR100_PREPROCESSING,
-        test_config={"T": 2, "img_size": 8, "width_mult": 0.5, "num_classes": 10, "thresh": 1.0},
-        description="ResNet-20 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN "
-        "('lmht', the hybrid layout with .0-wrapped layers)",
-        **hooks,
-    )
-
-    register(
-        "lmht_vgg13",
-        models.lmht_vgg13,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 200,
-            "dropout": 0.0,
-            "in_chans": 3,
-            "img_size": 64,
-            "width_mult": 1.0,
-            "mode": "lmht",
-        },
-        preprocessing={"input": "[B, 3, 64, 64] RGB (ImageNet-200 / Tiny-ImageNet), normalised per channel"},
-        test_config={"T": 2, "img_size": 16, "width_mult": 0.0625, "num_classes": 10},
-        description="LM-HT VGG-13 (direct STBP training; ImageNet-200 head by default)",
-        **hooks,
-    )
-    for name, fn in (("lmht_vgg16", models.lmht_vgg16), ("lmht_vgg13_hybrid", models.lmht_vgg13_hybrid)):
-        register(
-            name,
-            fn,
-            paper=PAPER,
-            family="lmht",
-            task="image-classification",
-            defaults={
-                "T": 2,
-                "L": 2,
-                "num_classes": 100,
-                "levels": 8,
-                "thresh": 8.0,
-                "dropout": 0.0,
-                "in_chans": 3,
-                "img_size": 32,
-                "width_mult": 1.0,
-                "mode": "lmht",
-            },
-            preprocessing=CIFAR100_PREPROCESSING,
-            test_config={"T": 2, "width_mult": 0.0625, "num_classes": 10, "thresh": 1.0},
-            description=f"VGG-{name[8:10]} of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT "
-            "SNN ('lmht')",
-            **hooks,
-        )
     from .spikformer import lmht_spikformer_4_384
 
-    register(
-        "lmht_spikformer_4_384",
-        lmht_spikformer_4_384,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults={
-            "T": 2,
-            "L": 2,
-            "num_classes": 10,
-            "in_chans": 3,
-            "img_size": 32,
-            "embed_dims": 384,
-            "num_heads": 12,
-            "mlp_ratio": 4.0,
-            "depths": 4,
-            "mode": "lmht",
-        },
-        preprocessing=CIFAR10_PREPROCESSING,
-        test_config={"T": 2, "img_size": 8, "embed_dims": 32, "num_heads": 2, "depths": 1},
-        description="LM-HT Spikformer (Transformer-4-384, CIFAR; direct STBP training)",
-        **hooks,
-    )
+    hooks = {"from_official": models.from_official, "official_config": models.official_config}
+    # name, builder, preprocessing, conformance-kit overrides, description
+    table: list[tuple[str, Any, dict[str, Any], dict[str, Any], str]] = [
+        ("lmht_resnet18", models.lmht_resnet18, CIFAR100_PREPROCESSING, SMALL,
+         "LM-HT ResNet-18 (direct STBP training, CIFAR stem; use_imagenet=True for ImageNet)"),
+        ("lmht_resnet34", models.lmht_resnet34, IMAGENET_PREPROCESSING, {**SMALL, "img_size": 16},
+         "LM-HT ResNet-34 (direct STBP training, ImageNet stem)"),
+        ("lmht_resnet18_dvs", models.lmht_resnet18_dvs, DVS_PREPROCESSING, {**SMALL, "num_classes": None},
+         "LM-HT ResNet-18 for CIFAR10-DVS (frames averaged into one step; the stem neuron's mixing makes T "
+         "steps)"),
+        ("lmht_resnet19", models.lmht_resnet19, CIFAR100_PREPROCESSING, SMALL,
+         "LM-HT ResNet-19 (CIFAR; fc neuron fixed to mix along time only)"),
+        ("lmht_resnet19_dvs", models.lmht_resnet19_dvs, DVS_PREPROCESSING, {**SMALL, "num_classes": None},
+         "LM-HT ResNet-19 for CIFAR10-DVS (frames averaged into one step, layer2 stride 2; fc neuron mixes "
+         "along time only)"),
+        ("lmht_cifarnet", models.lmht_cifarnet, CIFAR10_PREPROCESSING, SMALL,
+         "LM-HT CIFARNet (official models/VGG.py cifarnet; classifier neurons mix along time only)"),
+        ("lmht_ms_resnet18", models.lmht_ms_resnet18, CIFAR100_PREPROCESSING, SMALL,
+         "LM-HT MS-ResNet-18 (pre-activation MSBlocks, direct STBP training)"),
+        ("lmht_ms_resnet34", models.lmht_ms_resnet34, IMAGENET_PREPROCESSING, {**SMALL, "img_size": 16},
+         "LM-HT MS-ResNet-34 (pre-activation MSBlocks, direct STBP training)"),
+        ("lmht_resnet20", models.lmht_resnet20, CIFAR100_PREPROCESSING,
+         {**SMALL, "width_mult": 0.5, "thresh": 1.0},
+         f"ResNet-20 of LM-HT hybrid training: {HYBRID}"),
+        ("lmht_vgg13", models.lmht_vgg13,
+         {"input": "[B, 3, 64, 64] RGB (ImageNet-200 / Tiny-ImageNet), normalised per channel"},
+         {**SMALL, "img_size": 16}, "LM-HT VGG-13 (direct STBP training; ImageNet-200 head by default)"),
+        ("lmht_vgg16", models.lmht_vgg16, CIFAR100_PREPROCESSING,
+         {**SMALL, "img_size": None, "thresh": 1.0},
+         "VGG-16 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht')"),
+        ("lmht_vgg13_hybrid", models.lmht_vgg13_hybrid, CIFAR100_PREPROCESSING,
+         {**SMALL, "img_size": None, "thresh": 1.0},
+         "VGG-13 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht')"),
+        ("lmht_spikformer_4_384", lmht_spikformer_4_384, CIFAR10_PREPROCESSING,
+         {"T": 2, "img_size": 8, "embed_dims": 32, "num_heads": 2, "depths": 1},
+         "LM-HT Spikformer (Transformer-4-384, CIFAR; direct STBP training)"),
+    ]  # fmt: skip
+    for name, builder, preprocessing, test_config, description in table:
+        register(
+            name,
+            builder,
+            paper=PAPER,
+            family="lmht",
+            task="image-classification",
+            defaults=_signature_defaults(builder),
+            preprocessing=preprocessing,
+            test_config={k: v for k, v in test_config.items() if v is not None},
+            description=description,
+            **hooks,
+        )
     register(
         "lmht_cnn_digits",
         models.lmht_cnn_digits,
