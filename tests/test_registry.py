@@ -156,3 +156,13 @@ def test_model_rejects_nan_and_integer_input():
         m(x)
     with pytest.raises(InputError, match="floating"):
         m(torch.ones(2, 1, 8, 8, dtype=torch.uint8))
+
+
+def test_signature_defaults_reads_a_builders_keyword_defaults():
+    from zoo_core.api import signature_defaults
+
+    def builder(depth, T: int = 4, widths=(16, 32), *, mode: str = "ann", **extra):
+        return None
+
+    # required and **kwargs parameters have no default; tuples become lists (JSON-ready for config.json)
+    assert signature_defaults(builder) == {"T": 4, "widths": [16, 32], "mode": "ann"}

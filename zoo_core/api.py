@@ -113,6 +113,18 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Mo
     return model
 
 
+def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword defaults of a model builder (tuples as lists, as they go to config.json).
+
+    For registrations whose builder's defaults are the paper's main setting (timm-style builders, one per
+    variant): ``register(name, builder, defaults=signature_defaults(builder), ...)`` states them once."""
+    return {
+        k: list(p.default) if isinstance(p.default, tuple) else p.default
+        for k, p in inspect.signature(factory).parameters.items()
+        if p.default is not p.empty and p.kind is not p.VAR_KEYWORD
+    }
+
+
 def _check_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any], who: str) -> None:
     try:
         sig = inspect.signature(factory)

@@ -38,27 +38,6 @@ DIGITS_PREPROCESSING = {
     "input": "[B, 1, 8, 8] floats in [0, 1] (digits: pixel / 16); mapped to [-1, 1] inside"
 }
 
-RESNET_DEFAULTS = {
-    "use_ternary": False,
-    "use_dvs": False,
-    "use_eca": 0,
-    "mem_bn": False,
-    "parallel_mode": False,
-    "mode": "vanilla",
-    "weight_mode": "compression",
-    "use_lif": "none",
-    "in_chans": 3,
-    "width_mult": 1.0,
-}
-VGG_DEFAULTS = {
-    "use_ternary": False,
-    "use_eca": 0,
-    "use_mem_bn": False,
-    "mode": "vanilla",
-    "weight_mode": "compression",
-    "use_lif": "none",
-    "width_mult": 1.0,
-}
 DIGITS_DEFAULTS = {
     "T": 4,
     "num_classes": 10,
@@ -110,81 +89,44 @@ def register_neurons(register: Any) -> None:
 
 @hookimpl
 def register_models(register: Any) -> None:
+    from zoo_core.api import signature_defaults
+
     from . import factories, models
 
     hooks = {"from_official": models.from_official, "official_config": models.official_config}
     small = {"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10}
-    resnets = (
-        ("empf_resnet18", 100, 32, CIFAR100_PREPROCESSING, False, "ResNet-18 (CIFAR stem; 2-2-2-2 blocks)"),
+    resnet = (
+        "pre-activation blocks with EM-PF neurons inside, real-valued residual stream, binary (or ternary) "
+        "convs, full-precision stem and fc"
+    )
+    vgg = "conv -> BN -> [ECA] -> EM-PF neuron groups, binary convs"
+    # name, preprocessing, conformance-kit image size, description; defaults: the builders' (factories.py)
+    table = (
+        ("empf_resnet18", CIFAR100_PREPROCESSING, 8, f"ResNet-18 (CIFAR stem; 2-2-2-2 blocks): {resnet}"),
         (
             "empf_resnet19",
-            100,
-            32,
             CIFAR100_PREPROCESSING,
-            False,
-            "ResNet-19 (128/256/512 x 3-3-2, 2-layer head)",
+            8,
+            f"ResNet-19 (128/256/512 x 3-3-2, 2-layer head): {resnet}",
         ),
-        (
-            "empf_resnet34",
-            1000,
-            224,
-            IMAGENET_PREPROCESSING,
-            True,
-            "ResNet-34 (ImageNet stem, ternary weights)",
-        ),
+        ("empf_resnet34", IMAGENET_PREPROCESSING, 8, f"ResNet-34 (ImageNet stem, ternary weights): {resnet}"),
+        ("empf_vgg11", DVS_PREPROCESSING, 16, f"VGG-11 ('VGG-SNN', CIFAR10-DVS 2x48x48, T = 10): {vgg}"),
+        ("empf_vgg13", CIFAR100_PREPROCESSING, 16, f"VGG-13 (CIFAR): {vgg}"),
+        ("empf_vgg16", CIFAR100_PREPROCESSING, 32, f"VGG-16: {vgg}"),
+        ("empf_vgg19", CIFAR100_PREPROCESSING, 32, f"VGG-19: {vgg}"),
     )
-    for name, classes, img, prep, ternary, what in resnets:
+    for name, prep, img, description in table:
+        builder = getattr(factories, name)
         register(
             name,
-            getattr(factories, name),
+            builder,
             paper=PAPER,
             family="empf",
             task="image-classification",
-            defaults={
-                **RESNET_DEFAULTS,
-                "T": 4,
-                "num_classes": classes,
-                "img_size": img,
-                "use_ternary": ternary,
-            },
+            defaults=signature_defaults(builder),
             preprocessing=prep,
-            test_config=dict(small),
-            description=f"EM-PF {what}: pre-activation blocks with EM-PF neurons inside, real-valued residual "
-            "stream, binary (or ternary) convs, full-precision stem and fc",
-            **hooks,
-        )
-    vggs = (
-        (
-            "empf_vgg11",
-            10,
-            10,
-            48,
-            True,
-            DVS_PREPROCESSING,
-            "VGG-11 ('VGG-SNN', CIFAR10-DVS 2x48x48, T = 10)",
-        ),
-        ("empf_vgg13", 4, 100, 32, False, CIFAR100_PREPROCESSING, "VGG-13 (CIFAR)"),
-        ("empf_vgg16", 4, 100, 32, False, CIFAR100_PREPROCESSING, "VGG-16"),
-        ("empf_vgg19", 4, 100, 32, False, CIFAR100_PREPROCESSING, "VGG-19"),
-    )
-    for name, T, classes, img, dvs, prep, what in vggs:
-        register(
-            name,
-            getattr(factories, name),
-            paper=PAPER,
-            family="empf",
-            task="image-classification",
-            defaults={
-                **VGG_DEFAULTS,
-                "T": T,
-                "num_classes": classes,
-                "img_size": img,
-                "use_dvs": dvs,
-                "in_chans": 2 if dvs else 3,
-            },
-            preprocessing=prep,
-            test_config={**small, "img_size": 16 if name in ("empf_vgg11", "empf_vgg13") else 32},
-            description=f"EM-PF {what}: conv -> BN -> [ECA] -> EM-PF neuron groups, binary convs",
+            test_config={**small, "img_size": img},
+            description=f"EM-PF {description}",
             **hooks,
         )
     register(

@@ -86,17 +86,6 @@ def register_neurons(register: Any) -> None:
     )
 
 
-def _signature_defaults(factory: Any) -> dict[str, Any]:
-    """A builder's keyword defaults (the builders' defaults are the paper's main settings)."""
-    import inspect
-
-    return {
-        k: list(p.default) if isinstance(p.default, tuple) else p.default
-        for k, p in inspect.signature(factory).parameters.items()
-        if p.default is not p.empty
-    }
-
-
 DVS_PREPROCESSING = {"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"}
 #: CPU-sized instances for the conformance kit
 SMALL = {"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10}
@@ -107,6 +96,8 @@ HYBRID = (
 
 @hookimpl
 def register_models(register: Any) -> None:
+    from zoo_core.api import signature_defaults
+
     from . import models
     from .spikformer import lmht_spikformer_4_384
 
@@ -154,7 +145,7 @@ def register_models(register: Any) -> None:
             paper=PAPER,
             family="lmht",
             task="image-classification",
-            defaults=_signature_defaults(builder),
+            defaults=signature_defaults(builder),
             preprocessing=preprocessing,
             test_config={k: v for k, v in test_config.items() if v is not None},
             description=description,
