@@ -73,3 +73,50 @@ def test_two_rank_ddp_replicas_stay_identical_and_loss_falls(tmp_path):
         assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
     # the two ranks saw different shards: their first-batch losses differ
     assert ranks[0]["history"][0]["loss"] != ranks[1]["history"][0]["loss"]
+
+
+def test_sgd_recipe_takes_exactly_one_sgd_step_and_is_recorded(tmp_path):
+    """--optimizer sgd: one training step equals a hand-made SGD (Nesterov) step from the same start."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+
+    from zoo_core.train import make_optimizer
+
+    cfg = TrainConfig(
+        model="spiking_cnn",
+        model_kwargs={"T": 1},
+        dataset="digits_70_30",
+        optimizer="sgd",
+        momentum=0.9,
+        nesterov=True,
+        lr=0.05,
+        weight_decay=5e-4,
+        batch_size=16,
+        max_steps=1,
+        epochs=1,
+        out=str(tmp_path / "w"),
+        verbose=False,
+    )
+    result = train(cfg, return_model=True)
+    # the same start (seed), batch (seeded shuffle) and step, written out by hand
+    torch.manual_seed(cfg.seed)
+    model = zoo.create_model("spiking_cnn", T=1)
+    g = torch.Generator().manual_seed(cfg.seed)
+    x, y = next(
+        iter(DataLoader(zoo.create_dataset("digits_70_30"), batch_size=16, shuffle=True, generator=g))
+    )
+    model.train()
+    F.cross_entropy(model(x), y).backward()
+    with torch.no_grad():
+        for p in model.parameters():  # first step: buffer = d_p; Nesterov: d_p + momentum * buffer
+            d = p.grad + 5e-4 * p
+            p -= 0.05 * (d + 0.9 * d)
+    trained = result["model"].state_dict()
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(trained[k], v, rtol=1e-5, atol=1e-6, msg=k)
+    recipe = json.loads((tmp_path / "w" / "config.json").read_text())["training"]
+    assert recipe["optimizer"].startswith("SGD momentum=0.9 nesterov lr=0.05 weight_decay=0.0005")
+    assert recipe["split"].startswith("the digits data set with a stratified 70/30")
+    with pytest.raises(ValueError, match=r"optimizer must be one of \('adamw', 'sgd'\), got 'adam'"):
+        make_optimizer(TrainConfig(model="spiking_cnn", optimizer="adam"), model.parameters())

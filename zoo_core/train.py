@@ -39,6 +39,10 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 5e-3
     weight_decay: float = 0.0
+    #: "adamw" or "sgd" (the papers' recipes: momentum, optionally Nesterov); cosine schedule either way
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    nesterov: bool = False
     seed: int = 0
     out: str | None = None
     tag: str | None = None
@@ -72,6 +76,29 @@ def load_dataset(spec: str, split: str, in_chans: int, img_size: int, seed: int 
         tf.append(transforms.Grayscale(1))
     tf.append(transforms.ToTensor())
     return datasets.ImageFolder(str(sub), transform=transforms.Compose(tf))
+
+
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``params``: AdamW, or SGD with ``momentum`` (and ``nesterov``); one weight decay."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
+
+
+def describe_optimizer(cfg: TrainConfig) -> str:
+    """The optimiser recipe as recorded in a card."""
+    if cfg.optimizer == "sgd":
+        kind = f"SGD momentum={cfg.momentum}{' nesterov' if cfg.nesterov else ''}"
+    else:
+        kind = "AdamW"
+    return f"{kind} lr={cfg.lr} weight_decay={cfg.weight_decay}, cosine schedule, batch {cfg.batch_size}"
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -127,7 +154,7 @@ def train(cfg: TrainConfig, command: str | None = None, return_model: bool = Fal
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(cfg, net.parameters())
     total_epochs = cfg.epochs
     steps_per_epoch = -(-len(train_set) // (cfg.batch_size * world))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_epochs * steps_per_epoch))
@@ -220,21 +247,22 @@ def write_folder(
     from .weights import save_pretrained
 
     report = evaluate(model, test_set, progress=False)
-    from .api import dataset_info
+    from .api import dataset_info, list_datasets
 
     training = {
         "command": command,
         "dataset": cfg.dataset,
-        "split": (dataset_info("digits").description + "; " if cfg.dataset == "digits" else "")
-        + (
-            f"stratified 80/20 train/test split, seed {cfg.seed}"
+        "split": (
+            f"{dataset_info('digits').description}; stratified 80/20 train/test split, seed {cfg.seed}"
             if cfg.dataset == "digits"
+            else f"{dataset_info(cfg.dataset).description}; seed {cfg.seed}"
+            if cfg.dataset in list_datasets()
             else "folder split"
         ),
         "seed": cfg.seed,
         "learning_rule": f"{cfg.learning_rule} {cfg.rule_kwargs or ''}".strip(),
         "epochs": cfg.epochs,
-        "optimizer": f"AdamW lr={cfg.lr} weight_decay={cfg.weight_decay}, cosine schedule, batch {cfg.batch_size}",
+        "optimizer": describe_optimizer(cfg),
         "eval_split": "test",
         "dataset_name": "scikit-learn 8x8 digits" if cfg.dataset == "digits" else cfg.dataset,
         "seconds": round(result["seconds"], 1),
