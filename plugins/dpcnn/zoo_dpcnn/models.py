@@ -29,7 +29,7 @@ from typing import Any
 
 from torch import Tensor, nn
 from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import StepWise, check_time_steps, encode_image_input
+from zoo_core.layers import StepWise, check_positive_int, check_time_steps, encode_image_input
 
 from .neuron import PCNN
 from .norm import RFTDBatchNorm
@@ -98,8 +98,7 @@ class VGGSNN(nn.Module):
         super().__init__()
         self.T = check_time_steps(T, type(self).__name__)
         for name, v in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{type(self).__name__}: {name} must be a positive int, got {v!r}")
+            check_positive_int(v, name, type(self).__name__)
         if not isinstance(width_mult, int | float) or width_mult <= 0:
             raise ConfigError(f"{type(self).__name__}: width_mult must be > 0, got {width_mult!r}")
         pools = sum(1 for c in cfg if c == "A")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_time_steps, encode_image_input
+from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
 from zoo_core.neurons import BaseNeuron, streaming
 
 from .neurons import EMPFLIFNeuron, EMPFNeuron
@@ -29,12 +29,6 @@ from .quant import BinaryConv, TernaryConv
 
 USE_LIF = ("none", "vanilla", "online", "online-learnable")
 WEIGHT_MODES = ("vanilla", "compression")
-
-
-def pos_int(v: Any, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
-    return v
 
 
 def choice(v: Any, options: tuple[Any, ...], name: str, who: str) -> Any:
@@ -86,9 +80,9 @@ class EMPFNet(nn.Module):
         super().__init__()
         self._who = who
         self.T = check_time_steps(T, who)
-        self.num_classes = pos_int(num_classes, "num_classes", who)
-        self.in_chans = pos_int(in_chans, "in_chans", who)
-        self.img_size = pos_int(img_size, "img_size", who)
+        self.num_classes = check_positive_int(num_classes, "num_classes", who)
+        self.in_chans = check_positive_int(in_chans, "in_chans", who)
+        self.img_size = check_positive_int(img_size, "img_size", who)
 
     def check_dvs(self, use_dvs: bool) -> None:
         if use_dvs and self.in_chans != 2:

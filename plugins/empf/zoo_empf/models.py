@@ -30,8 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from zoo_core.errors import ConfigError
+from zoo_core.layers import check_positive_int
 
-from .base import USE_LIF, WEIGHT_MODES, ECAAttention, EMPFNet, choice, pos_int, qconv, run_step
+from .base import USE_LIF, WEIGHT_MODES, ECAAttention, EMPFNet, choice, qconv, run_step
 from .neurons import MODES
 
 __all__ = [
@@ -269,7 +270,7 @@ class EMPFDigitsNet(EMPFNet):
         super().__init__("empf_digits", T, num_classes, in_chans, img_size)
         if len(channels) != 3:
             raise ConfigError(f"empf_digits: channels must list 3 widths, got {channels!r}")
-        c1, c2, c3 = (pos_int(c, "channels[i]", "empf_digits") for c in channels)
+        c1, c2, c3 = (check_positive_int(c, "channels[i]", "empf_digits") for c in channels)
         self.mode, self.mem_bn = choice(mode, MODES, "mode", "empf_digits"), bool(mem_bn)
         q = (bool(use_ternary), "compression")
         self.features = nn.Sequential(

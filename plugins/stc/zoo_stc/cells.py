@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from zoo_core.errors import ConfigError
+from zoo_core.layers import check_positive_int
 from zoo_core.neurons.surrogate import Sigmoid
 
 State = dict[str, Tensor]
@@ -86,8 +87,7 @@ class SpikingCell(nn.Module):
         super().__init__()
         who = type(self).__name__
         for name, v in (("channels", channels), ("kernel_size", kernel_size), ("groups", groups)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
+            check_positive_int(v, name, who)
         if channels % groups:
             raise ConfigError(
                 f"{who}: channels ({channels}) must be a multiple of groups ({groups}) "

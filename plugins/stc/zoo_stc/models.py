@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from zoo_core.errors import ConfigError, InputError
+from zoo_core.layers import check_positive_int
 
 from .cells import CELLS
 from .settings import DATASETS
@@ -54,12 +55,6 @@ def unpatch(x: Tensor, p: int) -> Tensor:
     c = pc // (p * p)
     x = x.reshape(b, t, p, p, c, hp, wp).permute(0, 1, 4, 5, 2, 6, 3)
     return x.reshape(b, t, c, hp * p, wp * p)
-
-
-def _pos_int(v: Any, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {v!r}")
-    return v
 
 
 class SpikingPredictor(nn.Module):
@@ -109,11 +104,11 @@ class SpikingPredictor(nn.Module):
             ("pre_seq_length", pre_seq_length),
             ("aft_seq_length", aft_seq_length),
         ):
-            _pos_int(v, name, who)
+            check_positive_int(v, name, who)
         if img_size % patch_size:
             raise ConfigError(f"{who}: img_size ({img_size}) must be a multiple of patch_size ({patch_size})")
         self.neuron = neuron
-        self.num_hidden = [_pos_int(c, "num_hidden entries", who) for c in num_hidden]
+        self.num_hidden = [check_positive_int(c, "num_hidden entries", who) for c in num_hidden]
         self.in_chans, self.img_size, self.patch_size = in_chans, img_size, patch_size
         self.pre_seq_length, self.aft_seq_length = pre_seq_length, aft_seq_length
         self.frame_channel = patch_size * patch_size * in_chans
