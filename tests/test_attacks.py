@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import zoo_core as zoo
-from zoo_core.attacks import fgsm, pgd, robust_accuracy
+from zoo_core.tasks.attacks import fgsm, pgd, robust_accuracy
 from zoo_core.errors import ConfigError, InputError
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import zoo_core as zoo
-from zoo_core.cards import parse_card
+from zoo_core.hub import parse_card
 from zoo_core.cli import main
-from zoo_core.weights import sha256_file
+from zoo_core.hub import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "model_cards" / "spiking_cnn.digits_t4"

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import zoo_core as zoo
-from zoo_core.layers import StepWise, check_time_steps, encode_image_input
+from zoo_core.checks import check_time_steps
+from zoo_core.layers import StepWise, encode_image_input
 from zoo_core.neurons import LIF, BaseNeuron
 from zoo_core.testing import ConformanceError, check_model, check_neuron
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import zoo_core as zoo
-from zoo_core.conversion import (
+from zoo_core.sdk import (
     QCFS,
     ConversionIF,
     SeqStepWise,

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import zoo_core as zoo
-from zoo_core.dvs import EventFrameFolder, collate_time_first, events_to_frames
+from zoo_core.data.dvs import EventFrameFolder, collate_time_first, events_to_frames
 from zoo_core.errors import ConfigError, InputError
 
 
@@ -133,7 +133,7 @@ def test_folder_errors(tmp_path, dvs_root) -> None:
 
 def test_evaluate_batches_event_data_time_first(dvs_root) -> None:
     """zoo_core.evaluate uses the data set's collate_fn: a [T, B, 2, S, S] batch reaches the model."""
-    from zoo_core.evaluate import evaluate
+    from zoo_core.tasks import evaluate
 
     data = zoo.create_dataset("cifar10_dvs", root=dvs_root, split="all", frames=4, img_size=8)
     model = zoo.create_model("spiking_cnn", T=4, in_chans=2, img_size=8, num_classes=3).eval()

@@ -25,7 +25,8 @@ from safetensors.torch import load_file
 import zoo_core as zoo
 from zoo_core.hub import WEIGHT_FILES
 from zoo_core.info import WeightInfo
-from zoo_core.weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, WeightsError, sha256_file
+from zoo_core.errors import WeightsError
+from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
 
 pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev extra: pip install -e '.[dev]'")
 
@@ -188,7 +189,7 @@ import json, sys
 from huggingface_hub import constants
 from safetensors.torch import save_file
 import zoo_core as zoo
-from zoo_core.weights import WeightsError
+from zoo_core.errors import WeightsError
 result = {"offline": constants.is_offline_mode(), "endpoint": constants.ENDPOINT, "loads": {}}
 for i, src in enumerate(sys.argv[2:]):
     try:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import zoo_core as zoo
-from zoo_core.moving_digits import digit_images, random_trajectory, render_sequence
+from zoo_core.data.moving_digits import digit_images, random_trajectory, render_sequence
 
 
 def test_registered_with_its_task_and_shapes():

@@ -10,7 +10,7 @@ from torch import nn
 
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.prediction import (
+from zoo_core.tasks.prediction import (
     copy_last_frame,
     evaluate_prediction,
     frame_mae,

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import zoo_core as zoo
-from zoo_core.train import TrainConfig, train
+from zoo_core.tasks import TrainConfig, train
 
 
 def test_single_process_training_writes_a_loadable_folder(tmp_path):
@@ -31,7 +31,7 @@ def test_single_process_training_writes_a_loadable_folder(tmp_path):
     assert cfg_json["training"]["seed"] == 0 and cfg_json["training"]["command"] == "test"
     assert 0 < cfg_json["profile"]["mean_firing_rate"] < 1 and cfg_json["profile"]["energy_pj"] > 0
     model = zoo.load_pretrained(None, out)
-    from zoo_core.train import accuracy
+    from zoo_core.tasks import accuracy
 
     assert accuracy(model, zoo.create_dataset("digits", split="test")) == cfg_json["metrics"]["accuracy"]
 
@@ -47,7 +47,8 @@ def test_two_rank_ddp_replicas_stay_identical_and_loss_falls(tmp_path):
         "--nproc_per_node=2",
         "--standalone",
         "-m",
-        "zoo_core.train",
+        "zoo_core.cli",
+        "train",
         "spiking_cnn",
         "--model-kwargs",
         '{"T": 2}',
@@ -81,7 +82,7 @@ def test_sgd_recipe_takes_exactly_one_sgd_step_and_is_recorded(tmp_path):
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
-    from zoo_core.train import make_optimizer
+    from zoo_core.tasks.training import make_optimizer
 
     cfg = TrainConfig(
         model="spiking_cnn",

@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import zoo_core as zoo
-from zoo_core.cards import parse_card
-from zoo_core.weights import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_official, sha256_file
+from zoo_core.hub import parse_card
+from zoo_core.errors import WeightsError
+from zoo_core.hub import CONFIG_NAME, WEIGHTS_NAME, load_official, sha256_file
 
 
 @pytest.fixture
@@ -253,7 +254,7 @@ def test_identical_weights_give_identical_bytes(tmp_path):
 
 def test_registry_source_found_through_zoo_model_cards(tmp_path, monkeypatch) -> None:
     """An install that is not a checkout finds model_cards/<id> sources in $ZOO_MODEL_CARDS."""
-    from zoo_core.weights import resolve_source
+    from zoo_core.hub import resolve_source
 
     repo_cards = Path(zoo.__file__).resolve().parent.parent / "model_cards"
     shutil.copytree(repo_cards / "spiking_cnn.digits_t4", tmp_path / "copied.digits_t4")

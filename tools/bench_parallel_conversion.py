@@ -5,7 +5,7 @@
 
 Part 1: one layer simulated for T = 4, 8, 16 steps in the same process, same input current:
     * neuron only: ``ParallelIF`` (all T steps at once from the mean current) vs the sequential IF neuron
-      (``zoo_core.conversion.ConversionIF``, a loop over T) on ``[T, B, C, H, W]``;
+      (``zoo_core.sdk.ConversionIF``, a loop over T) on ``[T, B, C, H, W]``;
     * layer: conv3x3 + BN + neuron, as in a converted CNN. Parallel: conv on the time-folded ``[T*B]`` batch,
       then the parallel neuron. Sequential: what an IF-based converted SNN does at inference, T calls of
       conv + BN + IF step (official ``IFNeuron`` usage).
@@ -42,7 +42,7 @@ def _time(fn, repeats: int, device: torch.device) -> float:
 def bench_layer(T: int, B: int, C: int, H: int, repeats: int, device: torch.device) -> dict[str, float]:
     from zoo_parallel_conversion.neurons import ParallelIF
 
-    from zoo_core.conversion import ConversionIF
+    from zoo_core.sdk import ConversionIF
 
     g = torch.Generator().manual_seed(T)
     x = (torch.rand(T, B, C, H, H, generator=g) * 2).to(device)

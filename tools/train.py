@@ -1,10 +1,30 @@
-"""Train a registered classifier and write a weight folder; see ``zoo_core.train`` (also ``zoo train``).
+"""Train a registered model the way its task does and write a weight folder (the same as ``zoo train``).
 
 python tools/train.py spiking_cnn --dataset digits --epochs 40 --out model_cards/spiking_cnn.digits_t4
 torchrun --standalone --nproc_per_node=2 tools/train.py spiking_cnn --epochs 5
+
+The command line is recorded in the folder's card as ``python tools/train.py ...``.
 """
 
-from zoo_core.train import main
+from __future__ import annotations
+
+import argparse
+import sys
+
+from zoo_core.cli.jobs import add_train_arguments, config_from_args
+from zoo_core.tasks import train
+from zoo_core.tasks.training import recipe_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="tools/train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    args = add_train_arguments(parser).parse_args(argv)
+    train(config_from_args(args), recipe_command("python tools/train.py", argv))
+    return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

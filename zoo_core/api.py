@@ -1,14 +1,34 @@
-"""The public API: ``list_*``, ``create_*``, ``*_info`` per registry, plugins, and in-process registration."""
+"""The public API (``import zoo_core as zoo``): list, create and describe registered components; load, save and
+publish weights; register components in-process.
+
+This is the top of the library: it may use every layer below (registry, building blocks, data, hub, tasks);
+nothing below imports it. The command line (:mod:`zoo_core.cli`) calls it.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from torch import nn
 
+from .errors import ConfigError, WeightsError
+from .hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    check_folder,
+    load_state_dict_checked,
+    read_folder,
+    resolve_source,
+    unwrap_state_dict,
+    upload_folder,
+)
+from .hub import save_pretrained as _save_folder
 from .info import (
     DatasetInfo,
     EntryInfo,
@@ -18,22 +38,57 @@ from .info import (
     NeuronInfo,
     PluginInfo,
     SurrogateInfo,
+    TaskInfo,
 )
-from .plugins import make_register, runtime
+from .plugins import create, entry, make_register, model_config, registration_owner, runtime, split_tag
+from .tasks import Task, get_task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+__all__ = [
+    "create_dataset",
+    "create_learning_rule",
+    "create_model",
+    "create_neuron",
+    "create_surrogate",
+    "dataset_info",
+    "entry_info",
+    "from_official",
+    "get_task",
+    "kernel_info",
+    "learning_rule_info",
+    "list_datasets",
+    "list_kernels",
+    "list_learning_rules",
+    "list_models",
+    "list_neurons",
+    "list_plugins",
+    "list_surrogates",
+    "list_tasks",
+    "load_pretrained",
+    "model_config",
+    "model_info",
+    "neuron_info",
+    "official_config",
+    "push_to_hub",
+    "register_dataset",
+    "register_kernel",
+    "register_learning_rule",
+    "register_model",
+    "register_neuron",
+    "register_surrogate",
+    "register_task",
+    "save_pretrained",
+    "signature_defaults",
+    "split_tag",
+    "surrogate_info",
+    "task_info",
+    "unregister",
+]
 
-def _reg(kind: str):  # type: ignore[no-untyped-def]
+
+def _reg(kind: str) -> Any:
     return runtime().registries[kind]
-
-
-def split_tag(name: str) -> tuple[str, str | None]:
-    """``"spikingresformer_ti.imagenet_t4"`` -> ``("spikingresformer_ti", "imagenet_t4")``."""
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"a model name must be a non-empty string, got {name!r}")
-    base, _, tag = name.partition(".")
-    return base, (tag or None)
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -49,35 +104,14 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     for n in reg.names():
         for tag in reg.get(n).info.weights:
             full = f"{n}.{tag}"
-            if _match(full, pattern) or _match(n, pattern):
+            if fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(n, pattern):
                 out.append(full)
     return sorted(out)
 
 
-def _match(name: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(name, pattern)
-
-
 def model_info(name: str) -> ModelInfo:
     """Metadata of a model (``name`` may carry a weight tag, which is ignored here)."""
-    return _reg("model").get(split_tag(name)[0]).info  # type: ignore[return-value]
-
-
-def model_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """The constructor arguments ``create_model(name, **overrides)`` would use: defaults, then tag, then overrides."""
-    base, tag = split_tag(name)
-    info = model_info(base)
-    cfg = dict(info.defaults)
-    if tag is not None:
-        if tag not in info.weights:
-            from .errors import UnknownNameError
-
-            raise UnknownNameError(f"weight tag of {base}", tag, info.weight_tags)
-        cfg.update(info.weights[tag].config)
-    cfg.update(overrides)
-    return cfg
+    return entry("model", split_tag(name)[0]).info  # type: ignore[return-value]
 
 
 def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Module:
@@ -85,31 +119,25 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Mo
 
     Args:
         name: ``family_variant``, optionally with a weight tag: ``"spiking_cnn.digits_t4"``.
-        pretrained: load the weights of the tag (or of the model's only tag).
+        pretrained: load the weights of the tag (or of the model's only tag), checksum verified.
         **overrides: constructor arguments (``T``, ``num_classes``, ``in_chans``, ...) over the paper defaults.
     """
     base, tag = split_tag(name)
-    entry = _reg("model").get(base)
-    info: ModelInfo = entry.info  # type: ignore[assignment]
+    info = model_info(base)
     if pretrained and tag is None:
         if len(info.weights) == 1:
             tag = next(iter(info.weights))
         elif not info.weights:
-            raise ValueError(f"model {base!r} has no published weights; create it with pretrained=False")
+            raise ConfigError(f"model {base!r} has no published weights; create it with pretrained=False")
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"model {base!r} has several weight sets; pick one: "
                 + ", ".join(f"{base}.{t}" for t in info.weight_tags)
             )
-    cfg = model_config(base if tag is None else f"{base}.{tag}", **overrides)
-    _check_kwargs(entry.factory, cfg, f"model {base!r}")
-    model = entry.factory(**cfg)
-    model.zoo_name = base
-    model.zoo_args = cfg
+    model = create("model", base, **model_config(base if tag is None else f"{base}.{tag}", **overrides))
     if pretrained:
-        from .weights import load_tag
-
-        load_tag(model, base, tag)  # type: ignore[arg-type]
+        w = info.weights[tag]  # type: ignore[index]
+        load_pretrained(model, w.source, revision=w.revision, expected_sha256=w.sha256 or None)
     return model
 
 
@@ -125,33 +153,7 @@ def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
-def _check_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any], who: str) -> None:
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    unknown = sorted(set(kwargs) - set(sig.parameters))
-    if unknown:
-        raise TypeError(
-            f"{who} does not accept {', '.join(unknown)}; its arguments are: "
-            + ", ".join(p for p in sig.parameters if p != "self")
-        )
-
-
-def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
-    entry = _reg(kind).get(name)
-    cfg = {**entry.info.defaults, **kwargs}
-    _check_kwargs(entry.factory, cfg, f"{kind.replace('_', ' ')} {name!r}")
-    obj = entry.factory(**cfg)
-    if isinstance(obj, nn.Module):
-        obj.zoo_name = name
-        obj.zoo_args = cfg
-    return obj
-
-
-# ----------------------------------------------------------------------------------------------- neurons etc.
+# ----------------------------------------------------------------------------------------------- other kinds
 def list_neurons(pattern: str = "*") -> list[str]:
     """Registered neuron names matching ``pattern``, sorted."""
     return _reg("neuron").names(pattern)
@@ -159,11 +161,11 @@ def list_neurons(pattern: str = "*") -> list[str]:
 
 def create_neuron(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered neuron; ``kwargs`` override the paper defaults."""
-    return _create("neuron", name, kwargs)
+    return create("neuron", name, **kwargs)  # type: ignore[no-any-return]
 
 
 def neuron_info(name: str) -> NeuronInfo:
-    return _reg("neuron").get(name).info  # type: ignore[return-value]
+    return entry("neuron", name).info  # type: ignore[return-value]
 
 
 def list_surrogates(pattern: str = "*") -> list[str]:
@@ -172,11 +174,11 @@ def list_surrogates(pattern: str = "*") -> list[str]:
 
 def create_surrogate(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered surrogate spike function, e.g. ``create_surrogate("atan", alpha=2.0)``."""
-    return _create("surrogate", name, kwargs)
+    return create("surrogate", name, **kwargs)  # type: ignore[no-any-return]
 
 
 def surrogate_info(name: str) -> SurrogateInfo:
-    return _reg("surrogate").get(name).info  # type: ignore[return-value]
+    return entry("surrogate", name).info  # type: ignore[return-value]
 
 
 def list_learning_rules(pattern: str = "*") -> list[str]:
@@ -185,11 +187,11 @@ def list_learning_rules(pattern: str = "*") -> list[str]:
 
 def create_learning_rule(name: str, **kwargs: Any) -> Any:
     """Build a registered learning rule (see :mod:`zoo_core.learning`)."""
-    return _create("learning_rule", name, kwargs)
+    return create("learning_rule", name, **kwargs)
 
 
 def learning_rule_info(name: str) -> LearningRuleInfo:
-    return _reg("learning_rule").get(name).info  # type: ignore[return-value]
+    return entry("learning_rule", name).info  # type: ignore[return-value]
 
 
 def list_kernels(pattern: str = "*") -> list[str]:
@@ -198,7 +200,7 @@ def list_kernels(pattern: str = "*") -> list[str]:
 
 
 def kernel_info(name: str) -> KernelInfo:
-    return _reg("kernel").get(name).info  # type: ignore[return-value]
+    return entry("kernel", name).info  # type: ignore[return-value]
 
 
 def list_datasets(pattern: str = "*") -> list[str]:
@@ -207,16 +209,26 @@ def list_datasets(pattern: str = "*") -> list[str]:
 
 def create_dataset(name: str, **kwargs: Any) -> Any:
     """Build a registered dataset, e.g. ``create_dataset("digits", split="train")``."""
-    return _create("dataset", name, kwargs)
+    return create("dataset", name, **kwargs)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    return _reg("dataset").get(name).info  # type: ignore[return-value]
+    return entry("dataset", name).info  # type: ignore[return-value]
+
+
+def list_tasks(pattern: str = "*") -> list[str]:
+    """Registered tasks (``image-classification``, ``video-prediction``, a plugin's)."""
+    return _reg("task").names(pattern)
+
+
+def task_info(name: str) -> TaskInfo:
+    """A task's I/O spec and metrics (name, direction, definition)."""
+    return entry("task", name).info  # type: ignore[return-value]
 
 
 def entry_info(kind: str, name: str) -> EntryInfo:
     """Metadata of any registry entry."""
-    return _reg(kind).get(name).info
+    return entry(kind, name).info
 
 
 def list_plugins() -> list[PluginInfo]:
@@ -232,7 +244,7 @@ def _caller_module(depth: int = 2) -> str:
 
 
 def _decorator(kind: str, name: str | None, meta: dict[str, Any], owner: str | None) -> Callable[[F], F]:
-    who = owner or _caller_module(3)
+    who = owner or registration_owner(_caller_module(3))
 
     def deco(factory: F) -> F:
         reg_name = name or getattr(factory, "__name__", "").lower()
@@ -266,11 +278,20 @@ def register_dataset(name: str | None = None, *, owner: str | None = None, **met
     return _decorator("dataset", name, meta, owner)
 
 
+def register_task(task: type[Task], *, owner: str | None = None, **meta: Any) -> type[Task]:
+    """Register a :class:`~zoo_core.tasks.Task` subclass in-process under its ``name`` (usable as a decorator)."""
+    make_register(runtime().registries, "task", owner or registration_owner(_caller_module()))(
+        task.name, task, **meta
+    )
+    return task
+
+
 def register_kernel(
     op: str, impl: str, fn: Callable[..., Any], *, owner: str | None = None, **kw: Any
 ) -> Any:
     """Register a kernel implementation in-process (see :mod:`zoo_core.kernels`)."""
-    return make_register(runtime().registries, "kernel", owner or _caller_module())(op, impl, fn, **kw)
+    who = owner or registration_owner(_caller_module())
+    return make_register(runtime().registries, "kernel", who)(op, impl, fn, **kw)
 
 
 def unregister(kind: str, name: str) -> None:
@@ -278,7 +299,96 @@ def unregister(kind: str, name: str) -> None:
     runtime().registries[kind].remove(name)
 
 
-# ----------------------------------------------------------------------------------------------- official weights
+# ----------------------------------------------------------------------------------------------- weights
+def save_pretrained(
+    model: nn.Module,
+    folder: str | os.PathLike[str],
+    *,
+    tag: str | None = None,
+    card: str | bool = True,
+    extra_config: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and a ``README.md`` card into ``folder`` (atomically, file by
+    file); see :func:`zoo_core.hub.save_pretrained`."""
+    return _save_folder(model, folder, tag=tag, card=card, extra_config=extra_config)
+
+
+def load_pretrained(
+    model_or_name: nn.Module | str | None,
+    source: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    expected_sha256: dict[str, str] | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Load weights from a local folder or ``hf://owner/repo[@revision]`` into a model (or build it by name).
+
+    Loading is all-or-nothing: the checksum, keys, shapes, dtypes and values are checked before any tensor is
+    copied, so a bad file never leaves a model half-loaded.
+
+    Args:
+        model_or_name: a model to fill, a registered name, or ``None`` to build the model the folder names.
+        source: a folder path or ``hf://owner/repo[@revision]``.
+        revision: Hub revision (commit, tag or branch) if not given in ``source``.
+        expected_sha256: file name -> sha256 to verify (the registry's record); defaults to config.json's own.
+        **overrides: constructor arguments over the folder's (when the model is built here).
+    Returns the model, in eval mode.
+    """
+    folder = read_folder(resolve_source(source, revision), expected_sha256)
+    cfg = folder.config
+    if isinstance(model_or_name, nn.Module):
+        model = model_or_name
+    else:
+        base = split_tag(model_or_name or cfg["model"])[0]
+        if base != cfg["model"]:
+            raise WeightsError(f"{folder.path}: holds weights of {cfg['model']!r}, not {base!r}")
+        try:
+            model_info(base)
+        except LookupError as exc:
+            raise WeightsError(f"{folder.path / CONFIG_NAME}: {exc}") from exc
+        try:
+            model = create("model", base, **{**cfg["args"], **overrides})
+        except (LookupError, TypeError, ValueError) as exc:
+            raise WeightsError(
+                f"{folder.path / CONFIG_NAME}: cannot build {base!r} from its arguments: {exc}"
+            ) from exc
+    load_state_dict_checked(model, folder.state, str(folder.path / WEIGHTS_NAME))
+    model.zoo_weights = {"source": str(folder.path), "tag": cfg.get("tag"), "sha256": folder.sha256}
+    model.eval()
+    return model
+
+
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+    api: Any = None,
+) -> Any:
+    """Validate ``folder`` and publish it to the Hub repo ``repo_id`` (created if needed).
+
+    Before anything is sent, the folder must pass :func:`zoo_core.hub.check_folder` (config with the weights'
+    sha256, a card the Hub accepts) and its weights must load into the model its config builds, exactly as a
+    download will; an invalid folder raises :class:`~zoo_core.errors.WeightsError`. ``api`` replaces
+    ``huggingface_hub.HfApi()`` (tests pass a stand-in). Returns the ``CommitInfo`` (``.oid``: the commit to pin).
+    """
+    cfg = check_folder(folder)
+    load_pretrained(None, folder)
+    return upload_folder(
+        folder,
+        repo_id,
+        cfg,
+        revision=revision,
+        private=private,
+        commit_message=commit_message,
+        token=token,
+        api=api,
+    )
+
+
 def from_official(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
     """Map an official checkpoint's state dict to this zoo's layout for model ``name``.
 
@@ -286,21 +396,18 @@ def from_official(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
     first; then the model's registered ``from_official`` mapping runs (identity where the layouts agree).
     Raises a clear error if the model's plugin registered no mapping.
     """
-    from .weights import unwrap_state_dict
-
     base, _ = split_tag(name)
-    entry = _reg("model").get(base)
-    fn = entry.hooks.get("from_official")
+    fn = entry("model", base).hooks.get("from_official")
     if fn is None:
-        raise ValueError(
+        raise ConfigError(
             f"model {base!r} has no official-checkpoint mapping (its plugin registers none); "
             "load a zoo weight folder with zoo.load_pretrained instead"
         )
-    return fn(unwrap_state_dict(state_dict))
+    return fn(unwrap_state_dict(state_dict))  # type: ignore[no-any-return]
 
 
 def official_config(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
     """Constructor overrides implied by an official state dict (e.g. ``num_classes``), or ``{}``."""
     base, _ = split_tag(name)
-    fn = _reg("model").get(base).hooks.get("official_config")
+    fn = entry("model", base).hooks.get("official_config")
     return dict(fn(state_dict)) if fn is not None else {}

@@ -43,3 +43,7 @@ class InputError(ZooError, ValueError):
 
 class ConfigError(ZooError, ValueError):
     """A constructor argument is invalid (e.g. T <= 0)."""
+
+
+class WeightsError(ZooError, ValueError):
+    """A weight folder or file is missing, corrupt or does not fit the model."""

@@ -1,9 +1,10 @@
 """Metadata carried by every registry entry (pydantic models).
 
-A registered model, neuron, surrogate, learning rule, kernel or dataset answers three questions: who owns it
+A registered model, neuron, surrogate, learning rule, kernel, dataset or task answers three questions: who owns it
 (``plugin``), where it comes from (``paper``) and how it is used by default (``defaults``). Models also declare
-their ``task`` and an :class:`IOSpec`, which is what the conformance kit (:mod:`zoo_core.testing`) reads to build
-inputs and check outputs for tasks other than image classification.
+their ``task`` (a registered task, :mod:`zoo_core.tasks`) and an :class:`IOSpec` (the task's default unless the
+model declares its own), which the conformance kit (:mod:`zoo_core.testing`) reads to build inputs and check
+outputs.
 """
 
 from __future__ import annotations
@@ -11,17 +12,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-#: Tasks the core knows how to check generically. A plugin may declare another task string; the kit then runs
-#: the task-independent checks on the declared I/O spec.
-KNOWN_TASKS = (
-    "image-classification",
-    "video-prediction",
-    "image-reconstruction",
-    "retina-encoding",
-    "text-attribution",
-    "neuron-demo",
-)
 
 
 class Paper(BaseModel):
@@ -96,35 +86,6 @@ class IOSpec(BaseModel):
     description: str = ""
 
 
-def classification_io(time_dim_input: bool = True) -> IOSpec:
-    """The I/O spec of an image classifier: static ``[B,C,H,W]`` and event ``[T,B,C,H,W]`` in, logits out."""
-    inputs = [TensorSpec(name="image", shape=("B", "in_chans", "img_size", "img_size"), kind="unit")]
-    if time_dim_input:
-        inputs.append(
-            TensorSpec(name="frames", shape=("T", "B", "in_chans", "img_size", "img_size"), kind="unit")
-        )
-    return IOSpec(
-        inputs=tuple(inputs),
-        output=TensorSpec(name="logits", shape=("B", "num_classes")),
-        description="static images are repeated T times inside; logits are the mean over T",
-    )
-
-
-def prediction_io() -> IOSpec:
-    """The I/O spec of a video predictor (task ``video-prediction``, :mod:`zoo_core.prediction`).
-
-    Input: the ``pre_seq_length`` observed frames ``[B, T_in, C, H, W]`` in [0, 1]; output: the
-    ``aft_seq_length`` predicted frames ``[B, T_out, C, H, W]`` (real valued; metrics clip where they must).
-    """
-    frame = ("in_chans", "img_size", "img_size")
-    return IOSpec(
-        inputs=(TensorSpec(name="frames", shape=("B", "pre_seq_length", *frame), kind="unit"),),
-        output=TensorSpec(name="predicted_frames", shape=("B", "aft_seq_length", *frame)),
-        description="observed frames [B, T_in, C, H, W] in, the next T_out frames out (batch first, "
-        "OpenSTL layout); no teacher forcing",
-    )
-
-
 class WeightInfo(BaseModel):
     """A published weight set (a tag after the model name, e.g. ``.digits_t4``)."""
 
@@ -157,8 +118,10 @@ class EntryInfo(BaseModel):
 class ModelInfo(EntryInfo):
     kind: str = "model"
     family: str = ""
+    #: a registered task (``zoo.list_tasks()``); registration checks it exists
     task: str = "image-classification"
-    io: IOSpec = Field(default_factory=classification_io)
+    #: the model's interface; ``None`` at registration takes the task's default I/O spec
+    io: IOSpec | None = None
     weights: dict[str, WeightInfo] = Field(default_factory=dict)
     #: how raw data becomes the model input (recorded in config.json), e.g. {"range": [0, 1], "mean": ...}
     preprocessing: dict[str, Any] = Field(default_factory=dict)
@@ -203,7 +166,28 @@ class KernelInfo(EntryInfo):
 
 class DatasetInfo(EntryInfo):
     kind: str = "dataset"
+    #: the task its samples are made for (a registered task)
     task: str = "image-classification"
+    #: a human name for cards (e.g. "scikit-learn 8x8 digits"); the registry name when empty
+    title: str = ""
+
+
+class Metric(BaseModel):
+    """A metric a task reports: its name, whether higher or lower is better, and how it is computed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    direction: Literal["higher", "lower"]
+    definition: str
+
+
+class TaskInfo(EntryInfo):
+    """A task (:mod:`zoo_core.tasks`): the I/O spec its models default to and the metrics it reports."""
+
+    kind: str = "task"
+    io: IOSpec
+    metrics: tuple[Metric, ...] = ()
 
 
 class CountingRuleInfo(EntryInfo):
@@ -254,4 +238,5 @@ INFO_CLASSES: dict[str, type[EntryInfo]] = {
     "kernel": KernelInfo,
     "dataset": DatasetInfo,
     "counting_rule": CountingRuleInfo,
+    "task": TaskInfo,
 }

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import ConfigError
+
 
 class LearningRule:
     """Base class of every learning rule."""
@@ -56,7 +58,8 @@ class ConversionRule(LearningRule):
     (the mean over time), in eval mode. ``record`` is reset by each call and holds JSON-friendly facts; the
     shared keys are ``T``, ``sites`` (one entry per converted activation: ``name``, ``neuron``, ``threshold``),
     ``calibrated``, ``lossless`` (``{"exact": bool, "reason": str}``), ``warnings`` and ``seconds``. Shared
-    building blocks (QCFS, the conversion IF neuron, module surgery) are in :mod:`zoo_core.conversion`.
+    building blocks are the QCFS activation and module surgery (:mod:`zoo_core.layers`) and the conversion IF
+    neuron (:mod:`zoo_core.neurons.conversion`).
     """
 
     category = "conversion"
@@ -80,7 +83,7 @@ class BPTT(TrainingRule):
     def __init__(self, label_smoothing: float = 0.0, grad_clip: float | None = None):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"bptt: label_smoothing must be in [0, 1), got {label_smoothing!r}")
+            raise ConfigError(f"bptt: label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.label_smoothing = label_smoothing
         self.grad_clip = grad_clip
 

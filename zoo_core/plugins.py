@@ -1,9 +1,9 @@
-"""Plugin discovery and loading (pluggy).
+"""Plugin discovery and loading (pluggy), the global runtime, and name lookup for the layers above.
 
 A plugin is any importable object (usually a module) exposed through the setuptools entry-point group
 ``zoo_core`` that
 
-* declares the core API version it targets: ``ZOO_API_VERSION = "1.1"`` (same major as the core's
+* declares the core API version it targets: ``ZOO_API_VERSION = "1.2"`` (same major as the core's
   :data:`API_VERSION`, minor not newer), and
 * implements some of the hooks of :class:`ZooHookSpecs`, marked with :data:`hookimpl`. Each hook receives a
   ``register`` callable bound to the calling plugin, so the core knows who registered what.
@@ -13,10 +13,17 @@ declares an incompatible API, or raises while registering is rolled back (none o
 a :class:`ZooPluginWarning` and shown by ``zoo plugins``; it never breaks the core or other plugins.
 ``ZOO_PLUGINS_STRICT=1`` turns such failures into :class:`~zoo_core.errors.PluginError`;
 ``ZOO_DISABLE_PLUGINS=a,b`` skips plugins by entry-point name.
+
+The first registry access loads everything once, under a lock: a thread that arrives while another loads waits
+and then sees the complete registry. Building blocks (neurons that take a surrogate by name, models that take a
+neuron by name, kernels) resolve names with :func:`entry` and :func:`create` here, never through the public API
+module above them.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import threading
 import traceback
@@ -27,14 +34,15 @@ from typing import Any
 
 import pluggy
 
-from .errors import PluginError
+from .errors import ConfigError, PluginError, RegistrationConflictError, UnknownNameError
 from .info import PluginInfo
-from .registry import Registries
+from .registry import Entry, KernelImpl, Registries
+from .version import __version__
 
 PROJECT = "zoo_core"
 ENTRY_POINT_GROUP = "zoo_core"
 #: Version of the plugin contract (hooks + register signatures). Bump the minor for additions.
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 CORE_OWNER = "zoo_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -53,6 +61,10 @@ class ZooHookSpecs:
     ``register(op, impl, fn, devices=..., priority=..., supports=..., available=...)``; profiling counting rules
     use ``register(name, rule, module_type=cls)`` (see :mod:`zoo_core.profiling`).
     """
+
+    @hookspec
+    def register_tasks(self, register: Callable[..., Any]) -> None:
+        """Register tasks (subclasses of :class:`zoo_core.tasks.Task`): ``register(name, TaskClass)``."""
 
     @hookspec
     def register_surrogates(self, register: Callable[..., Any]) -> None:
@@ -87,8 +99,9 @@ class ZooHookSpecs:
         """
 
 
-#: hook name -> registry kind, in the order hooks are called
+#: hook name -> registry kind, in the order hooks are called (tasks first: models name their task)
 HOOK_KINDS = {
+    "register_tasks": "task",
     "register_surrogates": "surrogate",
     "register_neurons": "neuron",
     "register_kernels": "kernel",
@@ -97,6 +110,10 @@ HOOK_KINDS = {
     "register_datasets": "dataset",
     "register_counting_rules": "counting_rule",
 }
+
+#: the core's own registrations, loaded like a plugin by module name: the runtime sits below the layers that
+#: define neurons, models and tasks, so it never imports them (see the README's architecture section)
+BUILTINS_MODULE = "zoo_core.builtins"
 
 
 def _env_list(var: str) -> set[str]:
@@ -127,48 +144,185 @@ def check_api_version(declared: Any, plugin: str) -> str:
     return str(declared)
 
 
+# ------------------------------------------------------------------------------------------------ register
+def _add_plain(
+    regs: Registries, kind: str, owner: str, name: str, factory: Callable[..., Any], **meta: Any
+) -> Any:
+    return regs[kind].add(name, factory, owner, **meta)
+
+
+def _add_task(
+    regs: Registries, kind: str, owner: str, name: str, factory: Callable[..., Any], **meta: Any
+) -> Any:
+    """A task class states its name, I/O spec and metrics as class attributes; the registry records them."""
+    declared = getattr(factory, "name", None)
+    if declared != name:
+        raise ConfigError(
+            f"task {name!r}: its class declares name={declared!r}; register a task under its own name"
+        )
+    for key in ("io", "metrics"):
+        if key not in meta and getattr(factory, key, None) is not None:
+            meta[key] = getattr(factory, key)
+    meta.setdefault("description", (getattr(factory, "__doc__", None) or "").strip().split("\n")[0])
+    return regs[kind].add(name, factory, owner, **meta)
+
+
+def _add_model(
+    regs: Registries, kind: str, owner: str, name: str, factory: Callable[..., Any], **meta: Any
+) -> Any:
+    """A model names a registered task; without its own I/O spec it takes the task's."""
+    task = meta.setdefault("task", "image-classification")
+    if task not in regs["task"]:
+        raise ConfigError(
+            f"model {name!r} names the task {task!r}, which no plugin registers; registered tasks: "
+            f"{', '.join(regs['task'].names()) or 'none'} (a plugin adds one with the register_tasks hook)"
+        )
+    if meta.get("io") is None:
+        meta["io"] = regs["task"].get(task).info.io  # type: ignore[attr-defined]
+    defaults = meta.get("defaults") or {}
+    for tag, w in (meta.get("weights") or {}).items():
+        config = w.config if hasattr(w, "config") else dict(w).get("config", {})
+        changed = sorted(k for k, v in config.items() if k not in defaults or defaults[k] != v)
+        if changed:
+            raise ConfigError(
+                f"model {name!r}: weight tag {tag!r} changes the architecture ({', '.join(changed)} differ from "
+                "the model's defaults); a tag names trained weights of exactly its model, so register that "
+                "configuration as a model (or variant) of its own"
+            )
+    return regs[kind].add(name, factory, owner, **meta)
+
+
+def _add_kernel(
+    regs: Registries,
+    kind: str,
+    owner: str,
+    op: str,
+    impl: str,
+    fn: Callable[..., Any],
+    *,
+    devices: tuple[str, ...] = ("cpu", "cuda"),
+    priority: int = 0,
+    supports: Callable[..., bool] | None = None,
+    available: Callable[[], bool] | None = None,
+    prefer: Callable[..., bool] | None = None,
+    reference: bool = False,
+    **meta: Any,
+) -> Any:
+    """``register(op, impl, fn, *, devices, priority, supports, available, prefer, reference, **meta)``."""
+    name = f"{op}:{impl}"
+    reg = regs[kind]
+    if reference:
+        clash = [n for n in reg.names(f"{op}:*") if reg.get(n).info.is_reference and n != name]  # type: ignore[attr-defined]
+        if clash:
+            raise RegistrationConflictError(
+                f"operation {op!r} already has a reference implementation ({clash[0]}); "
+                "register this one as an alternate"
+            )
+    k = KernelImpl(op, impl, fn, tuple(devices), priority, supports, available, reference, prefer)
+    return reg.add(
+        name, k, owner, op=op, devices=tuple(devices), priority=priority, is_reference=reference, **meta
+    )
+
+
+def module_type_key(module_type: Any) -> str:
+    """The qualified name ``package.module.ClassName`` a counting rule is registered under."""
+    if isinstance(module_type, str) and module_type.strip():
+        return module_type
+    if isinstance(module_type, type):
+        return f"{module_type.__module__}.{module_type.__qualname__}"
+    raise ConfigError(
+        "module_type must be an nn.Module subclass or its qualified name 'package.module.ClassName', "
+        f"got {module_type!r}"
+    )
+
+
+def _add_counting_rule(
+    regs: Registries,
+    kind: str,
+    owner: str,
+    name: str,
+    rule: Callable[..., Any],
+    *,
+    module_type: Any,
+    **meta: Any,
+) -> Any:
+    """``register(name, rule, *, module_type, **metadata)``: one rule per module type."""
+    key = module_type_key(module_type)
+    reg = regs[kind]
+    for other in reg.names():
+        info = reg.get(other).info
+        if other != name and info.module_type == key:  # type: ignore[attr-defined]
+            raise RegistrationConflictError(
+                f"counting rule for {key} registered twice: {other!r} by {info.plugin!r} and {name!r} by "
+                f"{owner!r}; a module type has one rule (unregister one with "
+                f"zoo.unregister('counting_rule', name))"
+            )
+    return reg.add(name, rule, owner, module_type=key, **meta)
+
+
+_ADDERS: dict[str, Callable[..., Any]] = {
+    "task": _add_task,
+    "model": _add_model,
+    "kernel": _add_kernel,
+    "counting_rule": _add_counting_rule,
+}
+
+
 def make_register(regs: Registries, kind: str, owner: str) -> Callable[..., Any]:
-    """A ``register`` callable bound to ``owner`` for registry ``kind``."""
-    if kind == "kernel":
-        from .kernels import make_kernel_register
+    """A ``register`` callable bound to ``owner`` for registry ``kind`` (what each hook receives)."""
+    adder = _ADDERS.get(kind, _add_plain)
 
-        return make_kernel_register(regs, owner)
-    if kind == "counting_rule":
-        from .profiling import make_counting_rule_register
+    def register(*args: Any, **meta: Any) -> Any:
+        return adder(regs, kind, owner, *args, **meta)
 
-        return make_counting_rule_register(regs, owner)
-
-    def register(name: str, factory: Callable[..., Any], **meta: Any) -> Any:
-        return regs[kind].add(name, factory, owner, **meta)
-
-    register.__doc__ = f"Register a {kind} for {owner!r}: register(name, factory, **metadata)."
+    register.__doc__ = f"Register a {kind.replace('_', ' ')} for {owner!r}: {(adder.__doc__ or '').strip()}"
     return register
 
 
 class Runtime:
-    """The registries plus the plugins that filled them. One global instance serves the public API."""
+    """The registries plus the plugins that filled them. One global instance serves the public API.
+
+    Args:
+        entry_points: the plugin entry points to load (default: the installed ones of group ``zoo_core``).
+        builtins: modules (or module names) loaded first as the plugin ``zoo_core`` (default: the core's own
+            registrations; ``()`` for an empty core, in tests).
+    """
 
     def __init__(
-        self, entry_points: Callable[[], Iterable[metadata.EntryPoint]] | None = None, builtins: bool = True
+        self,
+        entry_points: Callable[[], Iterable[metadata.EntryPoint]] | None = None,
+        builtins: Iterable[Any] | bool = True,
     ):
         self.registries = Registries()
         self.plugins: dict[str, PluginInfo] = {}
         self._entry_points = entry_points or (lambda: metadata.entry_points(group=ENTRY_POINT_GROUP))
-        self._builtins = builtins
+        if builtins is True:
+            builtins = (BUILTINS_MODULE,)
+        self._builtins = tuple(builtins or ())
         self._loaded = False
+        self._loading_thread: int | None = None
+        #: the plugin whose module is being imported or registered (in-process decorators run by its import
+        #: are attributed to it, and rolled back with it)
+        self.loading_plugin: str | None = None
         self._lock = threading.RLock()
-        self.pm = pluggy.PluginManager(PROJECT)
-        self.pm.add_hookspecs(ZooHookSpecs)
+        self.pm = self._new_manager()
+
+    @staticmethod
+    def _new_manager() -> pluggy.PluginManager:
+        pm = pluggy.PluginManager(PROJECT)
+        pm.add_hookspecs(ZooHookSpecs)
+        return pm
 
     # ---------------------------------------------------------------- loading
     def ensure_loaded(self) -> Runtime:
+        """Load the built-ins and every plugin once. A second thread waits for the first to finish; the loading
+        thread itself (a plugin that looks a name up while registering) sees the registry as filled so far."""
         if self._loaded:
             return self
         with self._lock:
-            if self._loaded:
+            if self._loaded or self._loading_thread == threading.get_ident():
                 return self
-            # set first: a plugin that looks up the registry while loading must not recurse
-            self._loaded = True
+            self._loading_thread = threading.get_ident()
             try:
                 self._load_all()
             except BaseException:
@@ -176,17 +330,18 @@ class Runtime:
                 # instead of serving a registry with only the plugins loaded before the failure
                 self.registries = Registries()
                 self.plugins = {}
-                self.pm = pluggy.PluginManager(PROJECT)
-                self.pm.add_hookspecs(ZooHookSpecs)
-                self._loaded = False
+                self.pm = self._new_manager()
                 raise
+            finally:
+                self._loading_thread = None
+                self.loading_plugin = None
+            self._loaded = True
         return self
 
     def _load_all(self) -> None:
-        if self._builtins:
-            from . import _builtins
-
-            self.load_plugin(CORE_OWNER, _builtins, distribution="zoo-core", version=_core_version())
+        for module in self._builtins:
+            obj = importlib.import_module(module) if isinstance(module, str) else module
+            self.load_plugin(CORE_OWNER, obj, distribution="zoo-core", version=__version__)
         disabled = _env_list("ZOO_DISABLE_PLUGINS")
         for ep in sorted(self._entry_points(), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
@@ -205,14 +360,22 @@ class Runtime:
                     info, f"another installed distribution already provides a plugin named {ep.name!r}"
                 )
                 continue
+            snap = self.registries.snapshot()
+            self.loading_plugin = ep.name
             try:
                 obj = ep.load()
             except BaseException as exc:  # a broken plugin may raise anything at import, even SystemExit
                 if isinstance(exc, KeyboardInterrupt):
                     raise
+                # what its module registered in-process (decorators) before failing goes with it
+                self.registries.restore(snap)
                 self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
                 continue
-            self.load_plugin(ep.name, obj, distribution=info.distribution, version=info.version, info=info)
+            finally:
+                self.loading_plugin = None
+            self.load_plugin(
+                ep.name, obj, distribution=info.distribution, version=info.version, info=info, snap=snap
+            )
 
     def load_plugin(
         self,
@@ -221,10 +384,13 @@ class Runtime:
         distribution: str | None = None,
         version: str | None = None,
         info: PluginInfo | None = None,
+        snap: dict[str, dict[str, Entry]] | None = None,
     ) -> PluginInfo:
-        """Register one plugin object and run its hooks; on any failure roll back its entries."""
+        """Register one plugin object and run its hooks; on any failure roll back its entries (to ``snap``, the
+        registries before its module was imported, when given)."""
         info = info or PluginInfo(name=name, distribution=distribution, version=version)
         info.module = info.module or getattr(obj, "__name__", type(obj).__name__)
+        snap = self.registries.snapshot() if snap is None else snap
         try:
             info.api_version = (
                 API_VERSION
@@ -232,8 +398,9 @@ class Runtime:
                 else check_api_version(getattr(obj, "ZOO_API_VERSION", None), name)
             )
         except PluginError as exc:
+            self.registries.restore(snap)
             return self._fail(info, f"refused: {exc}", exc)
-        snap = self.registries.snapshot()
+        self.loading_plugin = name
         try:
             self.pm.register(obj, name=name)
             self.pm.check_pending()
@@ -249,6 +416,8 @@ class Runtime:
             if self.pm.is_registered(obj):
                 self.pm.unregister(obj)
             return self._fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
+        finally:
+            self.loading_plugin = None
         info.status = "ok"
         info.registered = self.registries.owned_by(name)
         self.plugins[name] = info
@@ -267,12 +436,6 @@ class Runtime:
             stacklevel=3,
         )
         return info
-
-
-def _core_version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 _RUNTIME: Runtime | None = None
@@ -295,3 +458,85 @@ def reload_plugins() -> Runtime:
     with _RUNTIME_LOCK:
         _RUNTIME = Runtime()
     return runtime()
+
+
+def set_runtime(rt: Runtime | None) -> Runtime | None:
+    """Install ``rt`` as the global runtime (``None``: a fresh one on next use); return the previous one.
+
+    For tests and embedding: a runtime built with chosen entry points (e.g. a test plugin) serves the public API.
+    """
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        old, _RUNTIME = _RUNTIME, rt
+    return old
+
+
+def registration_owner(default: str) -> str:
+    """The owner of an in-process registration: the plugin being imported, if any, else ``default``."""
+    rt = _RUNTIME
+    if rt is not None and rt.loading_plugin is not None and rt._loading_thread == threading.get_ident():
+        return rt.loading_plugin
+    return default
+
+
+# ------------------------------------------------------------------------------------------------ lookup
+def entry(kind: str, name: str) -> Entry:
+    """The registry entry ``name`` of ``kind`` (an :class:`~zoo_core.errors.UnknownNameError` lists the
+    closest names)."""
+    return runtime().registries[kind].get(name)
+
+
+def split_tag(name: str) -> tuple[str, str | None]:
+    """``"spikingresformer_ti.imagenet_t4"`` -> ``("spikingresformer_ti", "imagenet_t4")``."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a model name must be a non-empty string, got {name!r}")
+    base, _, tag = name.partition(".")
+    return base, (tag or None)
+
+
+def check_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any], who: str) -> None:
+    """Raise :class:`ConfigError` if ``factory`` cannot take every keyword of ``kwargs``."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    unknown = sorted(set(kwargs) - set(sig.parameters))
+    if unknown:
+        raise ConfigError(
+            f"{who} does not accept {', '.join(unknown)}; its arguments are: "
+            + ", ".join(p for p in sig.parameters if p != "self")
+        )
+
+
+def create(kind: str, name: str, **kwargs: Any) -> Any:
+    """Build the registered ``kind`` ``name``: its defaults, then ``kwargs``. A module remembers how it was
+    built (``zoo_name``, ``zoo_args``), which is what a weight folder records."""
+    e = entry(kind, name)
+    cfg = {**e.info.defaults, **kwargs}
+    check_kwargs(e.factory, cfg, f"{kind.replace('_', ' ')} {name!r}")
+    obj = e.factory(**cfg)
+    if hasattr(obj, "state_dict") and hasattr(
+        obj, "named_modules"
+    ):  # an nn.Module (duck-typed: no torch here)
+        obj.zoo_name = name
+        obj.zoo_args = cfg
+    return obj
+
+
+def model_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """The constructor arguments of ``name[.tag]``: the model's defaults, then the tag's, then ``overrides``.
+
+    A tag names trained weights of exactly its model's architecture, so a tag's configuration may only repeat
+    the defaults (the registry refuses one that changes them)."""
+    base, tag = split_tag(name)
+    info = entry("model", base).info
+    cfg = dict(info.defaults)
+    if tag is not None:
+        weights = info.weights  # type: ignore[attr-defined]
+        if tag not in weights:
+            raise UnknownNameError(f"weight tag of {base}", tag, sorted(weights))
+        cfg.update(weights[tag].config)
+    cfg.update(overrides)
+    return cfg

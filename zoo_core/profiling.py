@@ -74,8 +74,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import RegistrationConflictError
+from .errors import ConfigError, InputError
 from .neurons.base import BaseNeuron
+from .plugins import make_register, module_type_key, registration_owner, runtime
 
 #: energy of one multiply-accumulate (32-bit float, 45 nm; Horowitz, ISSCC 2014), in pJ
 E_MAC_PJ = 4.6
@@ -340,39 +341,6 @@ def count_synaptic(module: nn.Module, x: Tensor, output: Tensor, events: bool = 
 
 
 # ------------------------------------------------------------------------------------------------ rules
-def _type_key(module_type: Any) -> str:
-    if isinstance(module_type, str) and module_type.strip():
-        return module_type
-    if isinstance(module_type, type) and issubclass(module_type, nn.Module):
-        return f"{module_type.__module__}.{module_type.__qualname__}"
-    raise TypeError(
-        "module_type must be an nn.Module subclass or its qualified name 'package.module.ClassName', "
-        f"got {module_type!r}"
-    )
-
-
-def make_counting_rule_register(regs: Any, owner: str) -> Callable[..., Any]:
-    """``register(name, rule, *, module_type, **metadata)`` bound to ``owner`` (the plugin hook's callable)."""
-
-    def register(name: str, rule: Callable[..., Any], *, module_type: Any, **meta: Any) -> Any:
-        key = _type_key(module_type)
-        reg = regs["counting_rule"]
-        for other in reg.names():
-            info = reg.get(other).info
-            if other != name and info.module_type == key:
-                raise RegistrationConflictError(
-                    f"counting rule for {key} registered twice: {other!r} by {info.plugin!r} and {name!r} by "
-                    f"{owner!r}; a module type has one rule (unregister one with "
-                    f"zoo.unregister('counting_rule', name))"
-                )
-        return reg.add(name, rule, owner, module_type=key, **meta)
-
-    register.__doc__ = (
-        f"Register a profiling counting rule for {owner!r}: register(name, rule, module_type=cls)."
-    )
-    return register
-
-
 def register_counting_rule(
     module_type: Any,
     rule: Callable[..., Any] | None = None,
@@ -389,13 +357,11 @@ def register_counting_rule(
     lower snake case; ``owner`` to the calling module. Without ``rule`` this returns a decorator. Remove with
     ``zoo.unregister("counting_rule", name)``.
     """
-    key = _type_key(module_type)
-    who = owner or sys._getframe(1).f_globals.get("__name__", "__main__")
+    key = module_type_key(module_type)
+    who = owner or registration_owner(sys._getframe(1).f_globals.get("__name__", "__main__"))
     reg_name = name or re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_").lower()
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        from .plugins import make_register, runtime
-
         make_register(runtime().registries, "counting_rule", who)(reg_name, fn, module_type=key, **meta)
         return fn
 
@@ -403,8 +369,6 @@ def register_counting_rule(
 
 
 def _rules() -> dict[str, tuple[str, Callable[..., Any]]]:
-    from .plugins import runtime
-
     reg = runtime().registries["counting_rule"]
     return {e.info.module_type: (n, e.factory) for n, e in reg.snapshot().items()}  # type: ignore[attr-defined]
 
@@ -421,7 +385,7 @@ def _check_count(value: Any, key: str, who: str) -> int | float:
     if isinstance(value, Tensor):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{who}: {key!r} must be a finite number >= 0, got {value!r}")
+        raise ConfigError(f"{who}: {key!r} must be a finite number >= 0, got {value!r}")
     return value
 
 
@@ -572,17 +536,17 @@ def _targets(model: nn.Module, rules: Mapping[str, Any]) -> list[tuple[str, nn.M
 def _infer_batch(inputs: Any, batch_size: int | None) -> int:
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"zoo.profile: batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigError(f"zoo.profile: batch_size must be a positive integer, got {batch_size!r}")
         return batch_size
     x = _first_tensor(inputs)
     if x is None or x.dim() == 0:
-        raise ValueError(
+        raise InputError(
             "zoo.profile: cannot infer the batch size from the inputs (no tensor with a batch dimension); "
             "pass batch_size="
         )
     b = int(x.shape[1] if x.dim() == 5 else x.shape[0])
     if b < 1:
-        raise ValueError(f"zoo.profile: the input has an empty batch (shape {tuple(x.shape)})")
+        raise InputError(f"zoo.profile: the input has an empty batch (shape {tuple(x.shape)})")
     return b
 
 
@@ -626,7 +590,7 @@ def profile(
     if not isinstance(model, nn.Module):
         raise TypeError(f"zoo.profile: expected an nn.Module, got {type(model).__name__}")
     if spikes not in SPIKE_MODES:
-        raise ValueError(f"zoo.profile: spikes must be one of {SPIKE_MODES}, got {spikes!r}")
+        raise ConfigError(f"zoo.profile: spikes must be one of {SPIKE_MODES}, got {spikes!r}")
     batch = _infer_batch(inputs, batch_size)
     sources: list[Tensor] | None = [] if spikes == "events" else None
     accs = [_Acc(n, m, role, rule, sources) for n, m, role, rule in _targets(model, _rules())]
@@ -705,7 +669,6 @@ __all__ = [
     "dense_macs",
     "is_spike_tensor",
     "linear_fanout",
-    "make_counting_rule_register",
     "profile",
     "register_counting_rule",
 ]

@@ -1,7 +1,7 @@
 """Registries: the table of contents of the zoo.
 
-One :class:`Registry` per kind of component (models, neurons, surrogates, learning rules, kernels, datasets,
-profiling counting rules).
+One :class:`Registry` per kind of component (tasks, models, neurons, surrogates, learning rules, kernels,
+datasets, profiling counting rules).
 An entry is a factory plus pydantic metadata (:mod:`zoo_core.info`) that records its owner. Registries are filled
 lazily: the first lookup loads the core's built-ins and every installed plugin (:mod:`zoo_core.plugins`).
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistrationConflictError, UnknownNameError
+from .errors import ConfigError, RegistrationConflictError, UnknownNameError
 from .info import INFO_CLASSES, EntryInfo
 
 #: per kind, the keyword arguments of ``register`` that are callables kept beside the metadata:
@@ -22,7 +22,41 @@ from .info import INFO_CLASSES, EntryInfo
 #: ``official_config(state_dict) -> dict`` infers constructor overrides (e.g. num_classes) from it.
 ENTRY_HOOKS: dict[str, tuple[str, ...]] = {"model": ("from_official", "official_config")}
 
-KINDS = ("model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "counting_rule")
+KINDS = ("task", "model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "counting_rule")
+
+
+@dataclass
+class KernelImpl:
+    """One implementation of a kernel operation (the factory of a ``kernel`` entry; see :mod:`zoo_core.kernels`).
+
+    ``supports(*args, **kwargs)`` says whether it can run a call, ``available()`` whether it can run at all
+    (Triton installed, a GPU present), ``prefer(*args, **kwargs)`` whether automatic selection should pick it
+    for this call (a forced choice ignores it).
+    """
+
+    op: str
+    impl: str
+    fn: Callable[..., Any]
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    priority: int = 0
+    supports: Callable[..., bool] | None = None
+    available: Callable[[], bool] | None = None
+    is_reference: bool = False
+    prefer: Callable[..., bool] | None = None
+    _warned: set[str] = field(default_factory=set)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def can_run(self, device_type: str, args: tuple, kwargs: dict) -> bool:
+        if device_type not in self.devices:
+            return False
+        if self.available is not None and not self.available():
+            return False
+        return self.supports is None or bool(self.supports(*args, **kwargs))
+
+    def preferred(self, args: tuple, kwargs: dict) -> bool:
+        return self.prefer is None or bool(self.prefer(*args, **kwargs))
 
 
 @dataclass
@@ -38,7 +72,7 @@ class Registry:
 
     def __init__(self, kind: str):
         if kind not in KINDS:
-            raise ValueError(f"unknown registry kind {kind!r}; expected one of {KINDS}")
+            raise ConfigError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
@@ -49,7 +83,7 @@ class Registry:
         owner is a :class:`RegistrationConflictError` naming both.
         """
         if not isinstance(name, str) or not name or name != name.strip() or "." in name:
-            raise ValueError(
+            raise ConfigError(
                 f"invalid {self.kind} name {name!r}: use a non-empty lower_snake_case string without dots "
                 "(dots separate weight tags)"
             )

@@ -17,9 +17,10 @@ models
     forward on every declared input gives the declared output shape; outputs are finite; backward reaches every
     trainable parameter; two identical calls give identical outputs (no leaked state), also with another batch
     in between; in eval mode a sample's output does not depend on the rest of its batch (float64); a state-dict
-    round trip through safetensors is bit-exact; float64 works; bad input (wrong rank, wrong channels, T <= 0,
-    NaN) raises a ``ValueError`` (zoo's ``InputError``/``ConfigError``) with a message. Classifiers also give the
-    same logits for a static image and for that image repeated T times as frames.
+    round trip through safetensors is bit-exact; float64 works; bad input (wrong rank, NaN, ``T <= 0``) raises a
+    ``ValueError`` (zoo's ``InputError``/``ConfigError``) with a message. The model's task adds its own checks
+    (:meth:`zoo_core.tasks.Task.check_model`, :meth:`~zoo_core.tasks.Task.bad_inputs`): a classifier gives the
+    same logits for a static image and for that image repeated T times as frames, and refuses wrong channels.
 neurons
     output ``[T, B, ...]``; identical calls identical (no leaked state); streaming one step at a time and in
     chunks equals one multi-step call (a non-causal neuron, ``causal = False``, must instead refuse streaming
@@ -36,11 +37,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from safetensors.torch import load, save
 from torch import Tensor, nn
 
-from .api import create_model, create_neuron, model_info
+from .api import create_model, create_neuron, get_task, model_info, neuron_info
 from .info import ModelInfo, TensorSpec
 from .neurons.base import BaseNeuron, reset, streaming
+from .tasks import Task
 
 __all__ = ["ConformanceError", "check_model", "check_neuron", "make_input"]
 
@@ -110,6 +113,7 @@ def _same(a: Tensor, b: Tensor) -> bool:
 def check_model(name: str, **overrides: Any) -> None:
     """Run the model battery on ``name`` built with ``ModelInfo.test_config`` updated by ``overrides``."""
     info: ModelInfo = model_info(name)
+    task = get_task(info.task)
     cfg = {**info.test_config, **overrides}
     who = f"model {name!r}"
 
@@ -120,10 +124,11 @@ def check_model(name: str, **overrides: Any) -> None:
     with _check(who, "construct"):
         model = build(0)
     config = dict(getattr(model, "zoo_args", cfg))
-    out_spec = info.io.output
+    io = info.io or task.io
+    out_spec = io.output
     with _check(who, "io spec"):
         out_shape = out_spec.resolve(config)
-        inputs = [(spec, make_input(spec, config, seed=i)) for i, spec in enumerate(info.io.inputs)]
+        inputs = [(spec, make_input(spec, config, seed=i)) for i, spec in enumerate(io.inputs)]
     if not inputs:
         raise _fail(who, "io spec", "the model declares no inputs")
 
@@ -149,9 +154,12 @@ def check_model(name: str, **overrides: Any) -> None:
     _check_model_batch_independence(who, model, spec0, out_spec, config)
     _check_model_roundtrip(who, model, build, x0)
     _check_model_float64(who, model, x0)
-    if info.task == "image-classification":
-        _check_classifier_static_vs_frames(who, model, inputs, config)
-    _check_model_bad_input(who, name, model, spec0, x0, cfg, info)
+    with _check(who, f"task {task.name!r} checks"):
+        try:
+            task.check_model(who, model, inputs, config)
+        except AssertionError as exc:
+            raise ConformanceError(str(exc)) from exc
+    _check_model_bad_input(who, name, model, x0, cfg, info, task)
 
 
 def _check_model_backward(who: str, model: nn.Module, x: Tensor) -> None:
@@ -225,8 +233,6 @@ def _check_model_batch_independence(
 
 
 def _check_model_roundtrip(who: str, model: nn.Module, build: Callable[[int], nn.Module], x: Tensor) -> None:
-    from safetensors.torch import load, save
-
     with _check(who, "safetensors round trip"):
         sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
         blob = save(sd)
@@ -256,25 +262,8 @@ def _check_model_float64(who: str, model: nn.Module, x: Tensor) -> None:
         raise _fail(who, "float64", f"a float64 model and input gave {y.dtype}")
 
 
-def _check_classifier_static_vs_frames(who: str, model: nn.Module, inputs: list, config: dict) -> None:
-    static = [x for s, x in inputs if len(s.shape) == 4]
-    if not static or not any(len(s.shape) == 5 for s, _ in inputs) or "T" not in config:
-        return
-    x = static[0]
-    m = copy.deepcopy(model).double().eval()
-    with torch.no_grad(), _check(who, "static image equals repeated frames"):
-        a = m(x.double())
-        b = m(x.double().unsqueeze(0).repeat(int(config["T"]), 1, 1, 1, 1))
-    if not torch.allclose(a, b, rtol=1e-9, atol=1e-12):
-        raise _fail(
-            who,
-            "static image equals repeated frames",
-            "a static [B,C,H,W] image must be the same as that image repeated T times as [T,B,C,H,W] frames",
-        )
-
-
 def _check_model_bad_input(
-    who: str, name: str, model: nn.Module, spec: TensorSpec, x: Tensor, cfg: dict, info: ModelInfo
+    who: str, name: str, model: nn.Module, x: Tensor, cfg: dict, info: ModelInfo, task: Task
 ) -> None:
     model.eval()
     check = "bad input"
@@ -288,12 +277,8 @@ def _check_model_bad_input(
         nan = x.clone()
         nan.view(-1)[0] = float("nan")
         _expect_error(who, check, lambda: model(nan), "an input containing NaN")
-        if info.task == "image-classification" and x.dim() >= 3:
-            c = x.shape[-3]
-            wrong = torch.cat([x, x[..., :1, :, :]], dim=-3) if c >= 1 else x
-            _expect_error(who, check, lambda: model(wrong), f"an input with {c + 1} channels instead of {c}")
-            empty = x.unsqueeze(0)[:0].expand(0, *x.shape) if x.dim() == 4 else x[:0]
-            _expect_error(who, check, lambda: model(empty), "a [T,B,C,H,W] input with T = 0")
+        for what, bad in task.bad_inputs(x):
+            _expect_error(who, check, lambda bad=bad: model(bad), what)
     if "T" in info.defaults or "T" in cfg:
         _expect_error(who, check, lambda: create_model(name, **{**cfg, "T": 0}), "create_model(..., T=0)")
 
@@ -305,8 +290,6 @@ NEURON_CHECK_T = 6
 
 def check_neuron(name: str, **kwargs: Any) -> None:
     """Run the neuron battery on ``create_neuron(name, **test_config, **kwargs)`` (inputs have ``T = 6``)."""
-    from .api import neuron_info
-
     who = f"neuron {name!r}"
     with _check(who, "construct"):
         torch.manual_seed(0)

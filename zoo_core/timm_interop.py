@@ -14,9 +14,13 @@ names into timm in the same process). Weight tags become timm pretrained tags; l
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from .api import create_model, list_models, model_info
+from .plugins import entry
 
 PREFIX = "zoo_"
 #: read by timm's ``register_model``: architecture -> DefaultCfg with one entry per weight tag
@@ -52,11 +56,7 @@ def _make_entrypoint(name: str) -> Callable[..., Any]:
         pretrained_cfg_overlay: Any = None,
         **kwargs: Any,
     ) -> Any:
-        import inspect
-
-        from .api import _reg, create_model
-
-        factory = _reg("model").get(name).factory
+        factory = entry("model", name).factory
         accepted = set(inspect.signature(factory).parameters)
         for key in _TIMM_RUNTIME:
             kwargs.pop(key, None)
@@ -75,8 +75,6 @@ def _make_entrypoint(name: str) -> Callable[..., Any]:
 
 
 def _pretrained_cfgs(name: str) -> dict[str, dict[str, Any]]:
-    from .api import model_info
-
     info = model_info(name)
     cfg = info.defaults
     common = {"num_classes": cfg.get("num_classes", 0), "license": "mit"}
@@ -101,8 +99,6 @@ def register_with_timm(pattern: str = "*") -> list[str]:
         from timm.models._registry import _model_entrypoints
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("timm is not installed: pip install timm") from exc
-    from .api import list_models
-
     names = []
     for name in list_models():
         if not fnmatch.fnmatchcase(name, pattern):

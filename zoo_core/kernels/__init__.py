@@ -20,82 +20,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..info import Paper
+from ..errors import ConfigError, UnknownNameError
+from ..plugins import runtime
+from ..registry import KernelImpl
 
-
-@dataclass
-class KernelImpl:
-    """One implementation of an operation."""
-
-    op: str
-    impl: str
-    fn: Callable[..., Any]
-    devices: tuple[str, ...] = ("cpu", "cuda")
-    priority: int = 0
-    supports: Callable[..., bool] | None = None
-    available: Callable[[], bool] | None = None
-    is_reference: bool = False
-    #: automatic selection only: is this implementation worth it for this call (e.g. large enough to amortise
-    #: compilation)? A forced choice ignores it.
-    prefer: Callable[..., bool] | None = None
-    _warned: set[str] = field(default_factory=set)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    def can_run(self, device_type: str, args: tuple, kwargs: dict) -> bool:
-        if device_type not in self.devices:
-            return False
-        if self.available is not None and not self.available():
-            return False
-        return self.supports is None or bool(self.supports(*args, **kwargs))
-
-    def preferred(self, args: tuple, kwargs: dict) -> bool:
-        return self.prefer is None or bool(self.prefer(*args, **kwargs))
-
-
-def make_kernel_register(regs: Any, owner: str) -> Callable[..., Any]:
-    """``register(op, impl, fn, *, devices, priority, supports, available, prefer, reference, **meta)``."""
-
-    def register(
-        op: str,
-        impl: str,
-        fn: Callable[..., Any],
-        *,
-        devices: tuple[str, ...] = ("cpu", "cuda"),
-        priority: int = 0,
-        supports: Callable[..., bool] | None = None,
-        available: Callable[[], bool] | None = None,
-        prefer: Callable[..., bool] | None = None,
-        reference: bool = False,
-        **meta: Any,
-    ) -> Any:
-        name = f"{op}:{impl}"
-        reg = regs["kernel"]
-        if reference:
-            clash = [n for n in reg.names(f"{op}:*") if reg.get(n).info.is_reference and n != name]
-            if clash:
-                raise ValueError(
-                    f"operation {op!r} already has a reference implementation ({clash[0]}); "
-                    "register this one as an alternate"
-                )
-        k = KernelImpl(op, impl, fn, tuple(devices), priority, supports, available, reference, prefer)
-        return reg.add(
-            name, k, owner, op=op, devices=tuple(devices), priority=priority, is_reference=reference, **meta
-        )
-
-    return register
+__all__ = ["KernelImpl", "dispatch", "implementations", "list_ops", "reference", "select"]
 
 
 def _registry() -> Any:
-    from ..plugins import runtime
-
     return runtime().registries["kernel"]
 
 
@@ -109,8 +45,6 @@ def implementations(op: str) -> dict[str, KernelImpl]:
     reg = _registry()
     out = {n.split(":", 1)[1]: reg.get(n).factory for n in reg.names(f"{op}:*")}
     if not out:
-        from ..errors import UnknownNameError
-
         raise UnknownNameError("kernel operation", op, list_ops())
     return out
 
@@ -149,7 +83,7 @@ def select(op: str, *args: Any, kernel: str | None = None, **kwargs: Any) -> Ker
     if forced:
         k = impls.get(forced)
         if k is None:
-            raise ValueError(
+            raise ConfigError(
                 f"kernel {forced!r} is not an implementation of {op!r}; choose from {sorted(impls)}"
             )
         if k.is_reference or k.can_run(dev, args, kwargs):
@@ -171,6 +105,3 @@ def select(op: str, *args: Any, kernel: str | None = None, **kwargs: Any) -> Ker
 def dispatch(op: str, *args: Any, kernel: str | None = None, **kwargs: Any) -> Any:
     """Run ``op`` with the implementation :func:`select` picks."""
     return select(op, *args, kernel=kernel, **kwargs)(*args, **kwargs)
-
-
-KERNELS_PAPER = Paper(title="zoo-core kernels", authors=["zoo-core developers"], venue="zoo-core", year=2026)

@@ -22,10 +22,13 @@ return the same values (and gradients w.r.t. ``x_seq`` and ``v0``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from ..neurons.surrogate import Surrogate
+#: a surrogate spike function ``S = surrogate(H - V_th)`` (a :class:`zoo_core.neurons.surrogate.Surrogate`)
+SpikeFn = Callable[[Tensor], Tensor]
 
 
 def lif_charge(
@@ -45,7 +48,7 @@ def lif_charge(
 
 
 def lif_fire_reset(
-    h: Tensor, v_threshold: float, v_reset: float | None, detach_reset: bool, surrogate: Surrogate
+    h: Tensor, v_threshold: float, v_reset: float | None, detach_reset: bool, surrogate: SpikeFn
 ) -> tuple[Tensor, Tensor]:
     """Fire and reset for one step: returns ``(S_t, V_t)``."""
     s = surrogate(h - v_threshold)
@@ -67,7 +70,7 @@ def lif_multistep_reference(
     v_reset: float | None = 0.0,
     decay_input: bool = True,
     detach_reset: bool = False,
-    surrogate: Surrogate,
+    surrogate: SpikeFn,
 ) -> tuple[Tensor, Tensor]:
     """Plain PyTorch loop over ``x_seq.unbind(0)`` (faster backward than indexing ``x_seq[t]``)."""
     v = v0

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from .lif import lif_charge, lif_multistep_reference
+from .surrogates import SURROGATE_GRADS
 
 _compiled: dict[str, Any] = {}
 _broken: str | None = None
@@ -50,10 +51,8 @@ def available() -> bool:
 
 def supports(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
     # custom (plugin) surrogates may hold Python state dynamo cannot trace; built-ins are plain functions
-    from ..neurons.surrogate import SURROGATES
-
     sur = kw.get("surrogate")
-    return getattr(sur, "name", None) in SURROGATES and x_seq.device.type == "cpu"
+    return getattr(sur, "name", None) in SURROGATE_GRADS and x_seq.device.type == "cpu"
 
 
 def prefer(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
@@ -93,8 +92,6 @@ def _lif_backward(
     surrogate: str,
     alpha: float,
 ) -> tuple[Tensor, Tensor]:
-    from ..neurons.surrogate import SURROGATE_GRADS
-
     derivative = SURROGATE_GRADS[surrogate][0]
     # recompute the pre-spike membrane H_t (cheaper than storing it: no extra write, read nor allocation)
     v = v0
@@ -179,8 +176,6 @@ class _LIFCompiledFn(torch.autograd.Function):
 
 
 def _hand_written_backward_applies(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> bool:
-    from ..neurons.surrogate import SURROGATE_GRADS
-
     sur = kw.get("surrogate")
     name = getattr(sur, "name", None)
     return (

@@ -50,6 +50,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from ..errors import InputError
+from .surrogates import SURROGATE_GRADS
+
 # Filled in by _load() on first use: the kernel bodies below resolve ``tl`` from this module's globals when
 # Triton (or its interpreter) compiles them.
 tl: Any = None
@@ -98,8 +101,6 @@ def _finite_number(v: Any) -> bool:
 
 def supports(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
     """Whether this kernel computes exactly what the reference would for these arguments."""
-    from ..neurons.surrogate import SURROGATE_GRADS
-
     if not isinstance(x_seq, Tensor) or not isinstance(v0, Tensor):
         return False
     if x_seq.dtype not in _DTYPES or v0.dtype != x_seq.dtype or v0.device != x_seq.device:
@@ -508,7 +509,7 @@ def lif_multistep_triton(
         "surrogate": surrogate,
     }
     if not supports(x_seq, v0, **kw):
-        raise ValueError(
+        raise InputError(
             "lif_multistep:triton does not support this call (it takes IF/LIF with a float tau, a built-in "
             "surrogate, float16/bfloat16/float32/float64 tensors of one dtype and device, v0 shaped like "
             "x_seq[0], on CUDA or on the CPU under TRITON_INTERPRET=1); use the reference"

@@ -17,10 +17,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..layers import StepWise, check_time_steps, encode_image_input
+from ..errors import ConfigError
+from ..layers import StepWise
+from ..plugins import create
+from .base import SpikingClassifier
 
 
-class SpikingCNN(nn.Module):
+class SpikingCNN(SpikingClassifier):
     """Small convolutional SNN.
 
     Args:
@@ -33,8 +36,11 @@ class SpikingCNN(nn.Module):
         neuron_kwargs: arguments of that neuron (e.g. ``{"tau": 2.0}``).
     """
 
+    head_name = "head"
+
     def __init__(
         self,
+        *,
         num_classes: int = 10,
         in_chans: int = 1,
         img_size: int = 8,
@@ -43,24 +49,17 @@ class SpikingCNN(nn.Module):
         neuron: str = "lif",
         neuron_kwargs: dict[str, Any] | None = None,
     ):
-        super().__init__()
-        from ..api import create_neuron
-
-        self.T = check_time_steps(T, "spiking_cnn")
-        for arg, v in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"spiking_cnn: {arg} must be a positive integer, got {v!r}")
-        if not channels or any(int(c) < 1 for c in channels):
-            raise ValueError(
-                f"spiking_cnn: channels must be a non-empty list of positive ints, got {channels!r}"
+        super().__init__(T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
+        if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
+            raise ConfigError(
+                f"SpikingCNN: channels must be a non-empty list of positive ints, got {channels!r}"
             )
-        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, img_size
         layers: list[nn.Module] = []
         c_in = in_chans
         for c in channels:
             layers += [
                 StepWise(nn.Conv2d(c_in, int(c), 3, padding=1, bias=False), nn.BatchNorm2d(int(c))),
-                create_neuron(neuron, **(neuron_kwargs or {})),
+                create("neuron", neuron, **(neuron_kwargs or {})),
                 StepWise(nn.MaxPool2d(2, ceil_mode=True)),
             ]
             c_in = int(c)
@@ -70,9 +69,4 @@ class SpikingCNN(nn.Module):
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[T, B, num_classes]``."""
-        x = encode_image_input(x, self.T, self.in_chans, "spiking_cnn")
-        return self.head(self.pool(self.features(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``[B, num_classes]``: the mean over T of :meth:`forward_steps`."""
-        return self.forward_steps(x).mean(0)
+        return self.head(self.pool(self.features(self.encode(x))))

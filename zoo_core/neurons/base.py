@@ -15,13 +15,13 @@ and gives the same result as one multi-step call on the whole sequence.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from typing import Any
 
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
+from ..plugins import create
 
 State = dict[str, Tensor]
 
@@ -151,30 +151,16 @@ def streaming(module: nn.Module) -> Iterator[nn.Module]:
         reset(module)
 
 
-def check_positive(name: str, value: Any, who: str, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{who}: {name} must be a positive finite number, got {value!r}")
-
-
 def resolve_surrogate(surrogate: Any, alpha: float | None, who: str) -> nn.Module:
-    """A surrogate module from a registered name, or the module itself."""
+    """A surrogate module from a registered name (``zoo.list_surrogates()``), or the module itself."""
     if isinstance(surrogate, nn.Module):
         return surrogate
     if isinstance(surrogate, str):
-        from ..api import create_surrogate
-
-        return create_surrogate(surrogate, **({} if alpha is None else {"alpha": alpha}))
-    raise TypeError(
+        return create("surrogate", surrogate, **({} if alpha is None else {"alpha": alpha}))
+    raise ConfigError(
         f"{who}: surrogate must be a registered name (zoo.list_surrogates()) or a module, got "
         f"{type(surrogate).__name__}"
     )
 
 
-__all__ = ["BaseNeuron", "State", "check_sequence", "detach_state", "reset", "streaming"]
+__all__ = ["BaseNeuron", "State", "check_sequence", "detach_state", "reset", "resolve_surrogate", "streaming"]

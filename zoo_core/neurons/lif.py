@@ -27,8 +27,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_number, check_positive
+from ..errors import ConfigError
 from ..kernels import dispatch
-from .base import BaseNeuron, State, check_positive, resolve_surrogate
+from .base import BaseNeuron, State, resolve_surrogate
 
 
 class _LIFFamily(BaseNeuron):
@@ -47,15 +49,10 @@ class _LIFFamily(BaseNeuron):
         super().__init__()
         who = type(self).__name__
         if not isinstance(v_threshold, int | float) or not math.isfinite(v_threshold):
-            raise ValueError(f"{who}: v_threshold must be a finite number, got {v_threshold!r}")
+            raise ConfigError(f"{who}: v_threshold must be a finite number, got {v_threshold!r}")
         if v_reset is not None and (not isinstance(v_reset, int | float) or not math.isfinite(v_reset)):
-            raise ValueError(f"{who}: v_reset must be a finite number or None (soft reset), got {v_reset!r}")
-        if v_init is not None and (
-            not isinstance(v_init, int | float) or isinstance(v_init, bool) or not math.isfinite(v_init)
-        ):
-            raise ValueError(
-                f"{who}: v_init must be a finite number or None (rest potential), got {v_init!r}"
-            )
+            raise ConfigError(f"{who}: v_reset must be a finite number or None (soft reset), got {v_reset!r}")
+        check_number(v_init, "v_init (None: the rest potential)", who, allow_none=True)
         self.v_threshold = float(v_threshold)
         self.v_reset = None if v_reset is None else float(v_reset)
         self.v_init = None if v_init is None else float(v_init)
@@ -154,7 +151,7 @@ class LIF(_LIFFamily):
         v_init: float | None = None,
     ) -> None:
         super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init)
-        check_positive("tau", tau, "LIF")
+        check_positive(tau, "tau", "LIF")
         self.tau = float(tau)
         self.decay_input = bool(decay_input)
 
@@ -192,9 +189,9 @@ class PLIF(_LIFFamily):
         v_init: float | None = None,
     ) -> None:
         super().__init__(v_threshold, v_reset, detach_reset, surrogate, alpha, kernel, v_init)
-        check_positive("init_tau", init_tau, "PLIF")
+        check_positive(init_tau, "init_tau", "PLIF")
         if init_tau <= 1:
-            raise ValueError(f"PLIF: init_tau must be > 1 (sigmoid(w) = 1/tau < 1), got {init_tau!r}")
+            raise ConfigError(f"PLIF: init_tau must be > 1 (sigmoid(w) = 1/tau < 1), got {init_tau!r}")
         self.decay_input = bool(decay_input)
         self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))
 

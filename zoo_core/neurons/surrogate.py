@@ -1,21 +1,6 @@
-r"""Surrogate gradients: Heaviside forward, a smooth derivative backward.
+r"""Surrogate spike functions: Heaviside forward, a smooth derivative backward (one module per function).
 
-A spiking neuron fires :math:`S = \Theta(x)` with :math:`x = H - V_{th}` and :math:`\Theta(x) = 1` iff
-:math:`x \ge 0` (so a membrane exactly at threshold fires). :math:`\Theta` has no useful derivative; a surrogate
-replaces it in the backward pass by :math:`\sigma'_\alpha(x)`, the derivative of a smooth step with sharpness
-:math:`\alpha`:
-
-==============  ==============================================================  =========================
-name            :math:`\sigma'_\alpha(x)`                                        default :math:`\alpha`
-==============  ==============================================================  =========================
-``atan``        :math:`\frac{\alpha/2}{1 + (\frac{\pi}{2}\alpha x)^2}`              2 (SpikingJelly ATan)
-``sigmoid``     :math:`\alpha\,s(1-s),\ s = \mathrm{sigmoid}(\alpha x)`             4 (SpikingJelly Sigmoid)
-``rectangular`` :math:`\alpha\,[\,|x| < \frac{1}{2\alpha}\,]`                       1 (unit area box)
-``triangular``  :math:`\max(0,\ \alpha - \alpha^2 |x|)`                             1 (unit area triangle)
-``erf``         :math:`\frac{\alpha}{\sqrt{\pi}} e^{-\alpha^2 x^2}` (Gaussian)      2 (SpikingJelly Erf)
-==============  ==============================================================  =========================
-
-Every derivative integrates to 1 over the real line, so larger :math:`\alpha` means a sharper, taller bump.
+The derivatives and their defaults are listed in :mod:`zoo_core.kernels.surrogates`.
 """
 
 from __future__ import annotations
@@ -26,36 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-
-def atan_grad(x: Tensor, alpha: float) -> Tensor:
-    return (alpha / 2) / (1 + (math.pi / 2 * alpha * x).square())
-
-
-def sigmoid_grad(x: Tensor, alpha: float) -> Tensor:
-    s = torch.sigmoid(alpha * x)
-    return alpha * s * (1 - s)
-
-
-def rectangular_grad(x: Tensor, alpha: float) -> Tensor:
-    return alpha * (x.abs() < 1 / (2 * alpha)).to(x.dtype)
-
-
-def triangular_grad(x: Tensor, alpha: float) -> Tensor:
-    return (alpha - alpha * alpha * x.abs()).clamp_min(0)
-
-
-def erf_grad(x: Tensor, alpha: float) -> Tensor:
-    return (alpha / math.sqrt(math.pi)) * torch.exp(-(alpha * x).square())
-
-
-#: name -> (derivative, default alpha). Kernels look surrogates up here by name.
-SURROGATE_GRADS: dict[str, tuple[Callable[[Tensor, float], Tensor], float]] = {
-    "atan": (atan_grad, 2.0),
-    "sigmoid": (sigmoid_grad, 4.0),
-    "rectangular": (rectangular_grad, 1.0),
-    "triangular": (triangular_grad, 1.0),
-    "erf": (erf_grad, 2.0),
-}
+from ..errors import ConfigError
+from ..kernels.surrogates import SURROGATE_GRADS
 
 
 class _SpikeFunction(torch.autograd.Function):
@@ -92,7 +49,7 @@ class Surrogate(nn.Module):
         super().__init__()
         self.alpha = float(self.default_alpha if alpha is None else alpha)
         if not math.isfinite(self.alpha) or self.alpha <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"surrogate {self.name!r}: alpha must be a positive finite number, got {alpha!r}"
             )
 

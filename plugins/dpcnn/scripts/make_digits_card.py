@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import zoo_core as zoo
-    from zoo_core.train import TrainConfig, train
-    from zoo_core.weights import save_pretrained
+    from zoo_core import save_pretrained
+    from zoo_core.sdk import TrainConfig, train
 
     from zoo_dpcnn.counting import count_neurons, count_synapses
 

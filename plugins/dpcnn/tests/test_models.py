@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.neurons import LIF
+from zoo_core.sdk import LIF, ConfigError, InputError
 from zoo_core.testing import check_model
 
 from zoo_dpcnn.neuron import PCNN

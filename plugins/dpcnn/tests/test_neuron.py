@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import InputError
+from zoo_core.sdk import InputError
 from zoo_core.testing import check_neuron
 
 from zoo_dpcnn.neuron import PCNN, SCALARS, classic_kernel, decay_from_alpha

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from zoo_core.errors import InputError
+from zoo_core.sdk import InputError
 
 from zoo_dpcnn.norm import RFTDBatchNorm
 

@@ -22,8 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.neurons import BaseNeuron
-from zoo_core.profiling import conv_fanout
+from zoo_core.sdk import BaseNeuron, conv_fanout
 
 from .neuron import PCNN
 

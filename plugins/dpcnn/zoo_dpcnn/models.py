@@ -28,8 +28,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import StepWise, check_positive_int, check_time_steps, encode_image_input
+from zoo_core.sdk import (
+    ConfigError,
+    InputError,
+    StepWise,
+    check_positive_int,
+    check_time_steps,
+    encode_image_input,
+)
 
 from .neuron import PCNN
 from .norm import RFTDBatchNorm

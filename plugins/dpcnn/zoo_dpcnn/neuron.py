@@ -46,9 +46,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import InputError
-from zoo_core.neurons import BaseNeuron
-from zoo_core.neurons.base import State, resolve_surrogate
+from zoo_core.sdk import BaseNeuron, InputError, State, resolve_surrogate
 
 COUPLINGS = ("none", "intra", "inter", "both")
 SCALARS = ("a_F", "a_L", "a_E", "V_F", "V_L", "V_E", "beta", "e_init")

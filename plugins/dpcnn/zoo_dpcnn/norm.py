@@ -28,7 +28,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.errors import InputError
+from zoo_core.sdk import InputError
 
 
 class RFTDBatchNorm(nn.Module):

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import zoo_core as zoo
-    from zoo_core.weights import save_pretrained
+    from zoo_core import save_pretrained
 
     torch.set_num_threads(1)
     train_set = zoo.create_dataset("digits", split="train", test_fraction=args.test_fraction, seed=args.seed)

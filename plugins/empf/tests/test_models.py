@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError
 from zoo_core.testing import check_model
 
 from zoo_empf import EMPFNeuron, TernaryConv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import InputError
+from zoo_core.sdk import InputError
 from zoo_core.testing import check_neuron
 
 from zoo_empf import EMPFLIFNeuron, EMPFNeuron, quantize_4bit

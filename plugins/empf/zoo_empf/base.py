@@ -20,9 +20,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
-from zoo_core.neurons import BaseNeuron, streaming
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    InputError,
+    check_positive_int,
+    check_time_steps,
+    encode_image_input,
+    streaming,
+)
 
 from .neurons import EMPFLIFNeuron, EMPFNeuron
 from .quant import BinaryConv, TernaryConv

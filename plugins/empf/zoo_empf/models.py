@@ -29,8 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError
-from zoo_core.layers import check_positive_int
+from zoo_core.sdk import ConfigError, check_positive_int
 
 from .base import USE_LIF, WEIGHT_MODES, ECAAttention, EMPFNet, choice, qconv, run_step
 from .neurons import MODES

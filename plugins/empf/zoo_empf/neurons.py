@@ -34,10 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_time_steps
-from zoo_core.neurons import BaseNeuron
-from zoo_core.neurons.base import State
+from zoo_core.sdk import BaseNeuron, ConfigError, InputError, State, check_time_steps
 
 __all__ = ["EMPFLIFNeuron", "EMPFNeuron", "FoldedEMPFNeuron", "MemBatchNorm", "quantize_4bit"]
 

@@ -30,8 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.learning import TrainingRule
-from zoo_core.neurons import streaming
+from zoo_core.sdk import TrainingRule, streaming
 
 __all__ = ["EMPFOnline", "SavedTensorMeter", "measure_saved", "online_gradients", "training_step_memory"]
 

@@ -136,7 +136,7 @@ def param_memory(model: nn.Module) -> dict[str, float]:
     """The paper's "Param (MB)": every parameter except BatchNorm and neuron parameters, charged 0.25 bytes in a
     :class:`BinaryConv`, 0.375 in a :class:`TernaryConv` and 4 otherwise (official ``print_model_param_info``;
     MB = 10^6 bytes). ``base_*`` charges 4 bytes everywhere (the full-precision model)."""
-    from zoo_core.neurons import BaseNeuron
+    from zoo_core.sdk import BaseNeuron
 
     total = base = 0.0
     count = 0

@@ -9,8 +9,7 @@ from zoo_lmht.neurons import LMHTInferenceNeuron, LMHTNeuron
 from zoo_lmht.reparam import reparameterize
 
 import zoo_core as zoo
-from zoo_core.conversion import QCFS
-from zoo_core.errors import ConfigError
+from zoo_core.sdk import QCFS, ConfigError
 from zoo_core.testing import check_model
 
 D = torch.float64
@@ -469,7 +468,7 @@ def test_cifar10_dvs_folder_feeds_the_dvs_models(tmp_path) -> None:
     last 10 % of each class counted from the end (official DatasetSplitter)."""
     import numpy as np
 
-    from zoo_core.dvs import CIFAR10_DVS_CLASSES
+    from zoo_core.sdk import CIFAR10_DVS_CLASSES
 
     g = np.random.default_rng(0)
     for name in CIFAR10_DVS_CLASSES:

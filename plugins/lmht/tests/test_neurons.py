@@ -9,8 +9,7 @@ import torch
 from zoo_lmht.neurons import LMHTInferenceNeuron, LMHTNeuron, multi_level_spike
 
 import zoo_core as zoo
-from zoo_core.conversion import QCFS
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import QCFS, ConfigError, InputError
 from zoo_core.testing import check_neuron
 
 D = torch.float64

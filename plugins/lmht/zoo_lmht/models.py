@@ -16,7 +16,7 @@ r"""The official LM-HT architectures with the official state-dict layouts (spec 
     ``sn1`` stays in the state dict, frozen).
 ``lmht_resnet20`` (official ``ann_models/ResNet.py``, the hybrid-training backbone)
     ``mode="ann"``: the QCFS ANN (clip parameter ``thresh``, init 8, ``levels`` quantisation steps);
-    ``mode="if"``: the converted IF SNN (:class:`zoo_core.conversion.ConversionIF`, :math:`\rho = 1/2`; the
+    ``mode="if"``: the converted IF SNN (:class:`zoo_core.sdk.ConversionIF`, :math:`\rho = 1/2`; the
     official pipeline evaluates it at ``T = 16``); ``mode="lmht"``: the LM-HT SNN of hybrid training
     (:math:`\rho = 1/2`, first neuron ``conv1.2`` has ``scale = L``). In the SNN modes every conv/BN/linear/pool is
     wrapped in a per-step container, so keys gain ``.0`` (``conv1.0.0.weight``, ``fc.0.weight``) as in the
@@ -44,16 +44,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo_core.conversion import QCFS, ConversionIF, SeqStepWise, wrap_stepwise
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
-from zoo_core.models.qcfs import (
+from zoo_core.sdk import (
+    QCFS,
     VGG13_CFG,
     VGG16_CFG,
+    ConfigError,
+    ConversionIF,
+    InputError,
+    SeqStepWise,
+    check_positive_int,
+    check_time_steps,
+    encode_image_input,
     init_qcfs_vgg,
     qcfs_resnet_stages,
     qcfs_vgg_groups,
     scaled_width,
+    wrap_stepwise,
 )
 
 from .neurons import LMHTInferenceNeuron, LMHTNeuron
@@ -464,7 +470,7 @@ def lmht_resnet19_dvs(
 class LMHTHybridNet(LMHTNet):
     """Base of the hybrid-training backbones (official ``ann_models``): one module tree, four modes.
 
-    ``ann``: QCFS activations (clip ``thresh``); ``if``: :class:`~zoo_core.conversion.ConversionIF`
+    ``ann``: QCFS activations (clip ``thresh``); ``if``: :class:`~zoo_core.sdk.ConversionIF`
     (:math:`\\rho = 1/2`); ``lmht``: :class:`~zoo_lmht.neurons.LMHTNeuron` (:math:`\\rho = 1/2`, first neuron
     ``scale = L``); ``inference``: the reparameterised skeleton. In the SNN modes every stateless layer is
     wrapped per step (keys gain ``.0``) exactly as ``replace_layer_by_snn_layer`` does."""
@@ -881,7 +887,7 @@ def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     mask), ``mode`` (``ann`` for QCFS ``thresh`` keys, ``inference`` for reparameterised ``alpha`` [L T], ``if``
     for IF neurons' ``v_threshold`` without ``alpha``) and,
     for the ResNet-18/34 stem, ``use_imagenet`` (7x7 stem)."""
-    from zoo_core.weights import unwrap_state_dict
+    from zoo_core.sdk import unwrap_state_dict
 
     sd = unwrap_state_dict(state_dict)
     cfg: dict[str, Any] = {}

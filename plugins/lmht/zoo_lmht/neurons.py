@@ -39,8 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.neurons.base import BaseNeuron, State
+from zoo_core.sdk import BaseNeuron, ConfigError, InputError, State
 
 __all__ = ["LMHTInferenceNeuron", "LMHTNeuron", "multi_level_spike"]
 

@@ -12,9 +12,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo_core.conversion import ConversionIF, SeqStepWise, find_qcfs, replace_modules, wrap_stepwise
-from zoo_core.errors import ConfigError
-from zoo_core.learning import BPTT, ConversionRule
+from zoo_core.sdk import (
+    BPTT,
+    ConfigError,
+    ConversionIF,
+    ConversionRule,
+    SeqStepWise,
+    find_qcfs,
+    replace_modules,
+    wrap_stepwise,
+)
 
 from .neurons import LMHTInferenceNeuron, LMHTNeuron
 

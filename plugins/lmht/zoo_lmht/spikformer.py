@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from zoo_core.errors import ConfigError
-from zoo_core.layers import check_positive_int, encode_image_input
+from zoo_core.sdk import ConfigError, check_positive_int, encode_image_input
 
 from .models import LMHTNet
 

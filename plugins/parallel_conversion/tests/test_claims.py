@@ -15,7 +15,7 @@ import pytest
 import torch
 import zoo_core as zoo
 from torch import nn
-from zoo_core.conversion import QCFS, ConversionNeuron
+from zoo_core.sdk import QCFS, ConversionNeuron
 
 from zoo_parallel_conversion.calibration import DAQCFS
 

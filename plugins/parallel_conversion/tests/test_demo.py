@@ -1,4 +1,4 @@
-"""The demo weights (model_cards/qcfs_cnn_digits.digits_t4): they load, verify, and reproduce the card."""
+"""The demo weights (model_cards/qcfs_cnn_digits_parallel.digits_t4): they load, verify, and reproduce the card."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from zoo_parallel_conversion.neurons import ParallelIF
 
 
 def test_digits_snn_weights_reproduce_the_card() -> None:
-    assert "qcfs_cnn_digits.digits_t4" in zoo.list_models(pretrained=True)
-    snn = zoo.create_model("qcfs_cnn_digits.digits_t4", pretrained=True)  # sha256 verified on load
+    assert "qcfs_cnn_digits_parallel.digits_t4" in zoo.list_models(pretrained=True)
+    snn = zoo.create_model("qcfs_cnn_digits_parallel.digits_t4", pretrained=True)  # sha256 verified on load
     assert snn.mode == "parallel" and snn.T == 4 and isinstance(snn.features[2], ParallelIF)
     assert 0 < snn.features[2].v_threshold < 10  # restored from the buffers
     test = zoo.create_dataset("digits", split="test", seed=0)
@@ -22,7 +22,7 @@ def test_digits_snn_weights_reproduce_the_card() -> None:
     y = torch.tensor([test[i][1] for i in range(len(test))])
     with torch.no_grad():
         acc = float((snn(x).argmax(-1) == y).double().mean())
-    info = zoo.model_info("qcfs_cnn_digits").weights["digits_t4"]
+    info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
     assert acc == info.metrics["accuracy"] >= 0.98
     assert info.metrics["ann_accuracy"] == acc  # lossless: same accuracy as the source ANN
     root = Path(zoo.__file__).resolve().parent.parent / info.source
@@ -40,12 +40,12 @@ def test_zoo_eval_spikes_events_reproduces_the_card_profile(capsys) -> None:
     """`zoo eval --spikes events` counts the theta-amplitude spikes as events: the card's figures, batch by batch."""
     from zoo_core.cli import main
 
-    card = zoo.model_info("qcfs_cnn_digits").weights["digits_t4"]
+    card = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
     root = Path(zoo.__file__).resolve().parent.parent / card.source
     recorded = json.loads((root / "config.json").read_text())["profile"]
     reports = {}
     for mode in ("events", "binary"):
-        assert main(["eval", "qcfs_cnn_digits.digits_t4", "--pretrained", "--spikes", mode, "--json"]) == 0
+        assert main(["eval", "qcfs_cnn_digits_parallel.digits_t4", "--pretrained", "--spikes", mode, "--json"]) == 0
         reports[mode] = json.loads(capsys.readouterr().out)
     events, binary = reports["events"], reports["binary"]
     assert events["accuracy"] == card.metrics["accuracy"]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import zoo_core as zoo
 from torch import nn
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError
 
 from zoo_parallel_conversion.neurons import ChannelwiseParallelIF
 

@@ -40,8 +40,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.conversion import QCFS, floor_ste
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import QCFS, ConfigError, InputError, floor_ste
 
 __all__ = ["DAQCFS", "RecReLU", "batch_input", "calibrate", "collect_thresholds", "ema_rate"]
 
@@ -71,7 +70,7 @@ class DAQCFS(QCFS):
             instead of QCFS with ``reference_levels`` levels.
         reference_levels: levels of the QCFS reference (official: 8).
         momentum: EMA momentum :math:`m` of the shift updates (official: 0.99).
-        shift, param_name: as for :class:`zoo_core.conversion.QCFS` (``up`` is the official name).
+        shift, param_name: as for :class:`zoo_core.sdk.QCFS` (``up`` is the official name).
 
     Attributes:
         calibrating: the next calls are calibration calls on duplicated batches (:func:`calibrate` sets it).
@@ -160,7 +159,7 @@ class DAQCFS(QCFS):
         cls, qcfs: nn.Module, channels: int, channel_shape: tuple[int, ...] | None = None, **kw: Any
     ):
         """A DA-QCFS with the clip of a QCFS-type module (its value copied, shifts 0)."""
-        from zoo_core.conversion import qcfs_threshold
+        from zoo_core.sdk import qcfs_threshold
 
         lam = qcfs_threshold(qcfs).detach()
         threshold: float | Tensor = float(lam.reshape(-1)[0]) if lam.numel() == 1 else lam.clone()

@@ -20,7 +20,7 @@ Three procedures (official ``main.py``, spec section e), chosen from the network
    DA-QCFS with clip :math:`\lambda_c` and ``T`` levels, the calibration pass fits the shifts, and every
    activation becomes a channel-wise parallel neuron.
 
-``neuron="if"`` builds the sequential IF baseline instead (:class:`zoo_core.conversion.ConversionIF`,
+``neuron="if"`` builds the sequential IF baseline instead (:class:`zoo_core.sdk.ConversionIF`,
 :math:`\theta = \lambda` or :math:`\lambda_c`, no calibration), for comparisons.
 
 How networks are rewritten. The zoo's own QCFS models (``vgg16_qcfs``, ...) convert in place: the result is the
@@ -48,11 +48,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.conversion import ConversionIF, ConversionNeuron, is_qcfs, qcfs_threshold
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_finite
-from zoo_core.learning import ConversionRule
-from zoo_core.neurons import BaseNeuron
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    ConversionIF,
+    ConversionNeuron,
+    ConversionRule,
+    InputError,
+    check_finite,
+    is_qcfs,
+    qcfs_threshold,
+)
 
 from .calibration import DAQCFS, RecReLU, batch_input, calibrate, collect_thresholds
 from .neurons import ChannelwiseParallelIF, ParallelIF
@@ -388,7 +394,7 @@ class ParallelConversion(ConversionRule):
 
     # -- zoo QCFS models: in place --------------------------------------------------------------------------
     def _convert_zoo(self, ann: nn.Module, data: Any) -> nn.Module:
-        from zoo_core.conversion import find_qcfs
+        from zoo_core.sdk import find_qcfs
 
         if ann.mode != "ann":
             raise ConfigError(f"parallel_conversion: the model is already an SNN (mode={ann.mode!r})")

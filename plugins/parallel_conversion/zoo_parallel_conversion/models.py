@@ -4,7 +4,7 @@ a small digits CNN, each usable as the QCFS ANN or as its converted SNN.
 One class per architecture, three modes (constructor argument ``mode``):
 
 ``"ann"`` (default)
-    the QCFS ANN (activation :class:`zoo_core.conversion.QCFS` with ``T`` levels, clip ``up``), what is trained.
+    the QCFS ANN (activation :class:`zoo_core.sdk.QCFS` with ``T`` levels, clip ``up``), what is trained.
     A static image ``[B, C, H, W]`` runs once; frames ``[T', B, C, H, W]`` run per frame and the logits are
     averaged over time.
 ``"parallel"``
@@ -13,7 +13,7 @@ One class per architecture, three modes (constructor argument ``mode``):
     is repeated ``T`` times and the network runs on the time-folded batch ``[T*B, ...]`` like the official code;
     logits are the mean over ``T``.
 ``"if"``
-    the sequential IF baseline (:class:`zoo_core.conversion.ConversionIF`, :math:`\theta = \lambda`,
+    the sequential IF baseline (:class:`zoo_core.sdk.ConversionIF`, :math:`\theta = \lambda`,
     initial membrane :math:`\lambda/2`), same layout.
 
 Usually one builds the ANN and converts it: ``zoo.create_learning_rule("parallel_conversion").convert(ann)``
@@ -35,12 +35,16 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.conversion import QCFS, ConversionIF
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_positive_int, check_time_steps, encode_image_input
-from zoo_core.models.qcfs import (
+from zoo_core.sdk import (
+    QCFS,
     VGG16_CFG,
+    ConfigError,
+    ConversionIF,
+    InputError,
     QCFSBasicBlock,
+    check_positive_int,
+    check_time_steps,
+    encode_image_input,
     init_qcfs_vgg,
     qcfs_resnet_stages,
     qcfs_vgg_groups,
@@ -375,7 +379,7 @@ def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     (``rec_*`` buffers present) and, for VGG-16, ``img_size`` (classifier input 512 -> 32, 25088 -> 224).
     ``T`` is not stored in official checkpoints; pass it yourself. A wrapped checkpoint (``{"model": ...}``,
     ``module.`` prefixes) is unwrapped first."""
-    from zoo_core.weights import unwrap_state_dict
+    from zoo_core.sdk import unwrap_state_dict
 
     state_dict = unwrap_state_dict(state_dict)
     cfg: dict[str, Any] = {"is_cab": any(k.endswith("rec_in_mean") for k in state_dict)}

@@ -30,7 +30,7 @@ Notation: ``T`` time steps, input current :math:`X[1..T]` (``[T, B, ...]``), its
     :math:`\lambda_c < 0` the division flips the inequality and the equality fails (:math:`\lambda_c = 0` is
     degenerate: both give :math:`\varphi_c` where :math:`\bar m + \psi_c > 0` and 0 where it is negative).
 Sequential reference
-    :class:`zoo_core.conversion.ConversionIF` (core neuron ``if_conversion``): the IF neuron run step by step
+    :class:`zoo_core.sdk.ConversionIF` (core neuron ``if_conversion``): the IF neuron run step by step
     with soft reset and initial membrane :math:`\rho\theta`. Its spike *count* for a constant current equals
     the parallel neuron's; the order differs (IF spreads its spikes over time, the parallel neuron fires
     first), and for time-varying input (every layer after the first) the counts differ too.
@@ -49,10 +49,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.conversion import ConversionIF, ConversionNeuron
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.neurons import BaseNeuron
-from zoo_core.neurons.base import State, resolve_surrogate
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    ConversionIF,
+    ConversionNeuron,
+    InputError,
+    State,
+    resolve_surrogate,
+)
 
 __all__ = ["ChannelwiseParallelIF", "ParallelIF", "SequentialIF", "parallel_spike_count"]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_core import hookimpl
-from zoo_core.info import Paper, WeightInfo
+from zoo_core.sdk import Paper, WeightInfo, hookimpl
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
 ZOO_API_VERSION = "1.1"
@@ -56,7 +55,7 @@ DIGITS_DEFAULTS = {
 #: plugins/parallel_conversion/scripts/make_digits_card.py
 DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/qcfs_cnn_digits.digits_t4",
+    source="model_cards/qcfs_cnn_digits_parallel.digits_t4",
     sha256={"model.safetensors": "ea4edcb4dee11da5d1b5da1ec021981f01cf885ce282491ce2ed4e497553ddd4"},
     dataset="digits",
     metrics={
@@ -64,7 +63,7 @@ DIGITS_T4 = WeightInfo(
         "ann_accuracy": 0.9972222222222222,
         "if_accuracy": 0.9888888888888889,
     },
-    config={**DIGITS_DEFAULTS, "mode": "parallel"},
+    config={**DIGITS_DEFAULTS, "mode": "parallel"},  # the defaults of qcfs_cnn_digits_parallel
 )
 
 
@@ -169,10 +168,21 @@ def register_models(register: Any) -> None:
         family="qcfs",
         task="image-classification",
         defaults=dict(DIGITS_DEFAULTS),
+        preprocessing={"input": "[B, 1, 8, 8] floats in [0, 1] (digits: pixel value / 16)"},
+        test_config={"T": 2, "channels": [4, 8, 8]},
+        description="Small QCFS CNN for 8x8 digits (mode='ann'; the ANN the demo SNN is converted from)",
+    )
+    register(
+        "qcfs_cnn_digits_parallel",
+        models.QCFSDigitsCNN,
+        paper=PAPER,
+        family="qcfs",
+        task="image-classification",
+        defaults={**DIGITS_DEFAULTS, "mode": "parallel"},
         weights={"digits_t4": DIGITS_T4},
         preprocessing={"input": "[B, 1, 8, 8] floats in [0, 1] (digits: pixel value / 16)"},
         test_config={"T": 2, "channels": [4, 8, 8]},
-        description="Small QCFS CNN for 8x8 digits (mode='ann') or its parallel SNN (mode='parallel')",
+        description="The parallel SNN of qcfs_cnn_digits (mode='parallel'): the demo weights converted at T = n = 4",
     )
 
 

@@ -51,7 +51,7 @@ def train_one(lamb: float, args: argparse.Namespace) -> tuple[torch.nn.Module, f
 
 def metrics_of(model: torch.nn.Module, seed: int) -> dict[str, float]:
     import zoo_core as zoo
-    from zoo_core.attacks import robust_accuracy
+    from zoo_core.sdk import robust_accuracy
 
     test = zoo.create_dataset("digits_70_30", split="test", seed=seed)
     out: dict[str, float] = {}
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
 
-    from zoo_core.weights import save_pretrained
+    from zoo_core import save_pretrained
 
     torch.set_num_threads(1)
     command = " ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import zoo_core as zoo
-from zoo_core.attacks import robust_accuracy
+from zoo_core.sdk import robust_accuracy
 
 from zoo_sparse_grad.evaluation import val_ensemble
 
@@ -22,7 +22,9 @@ def test_card_metrics_are_reproduced(tag: str, digits_test) -> None:
     m = zoo.model_info("sparse_grad_mlp_digits").weights[tag].metrics
     for eps in (0.05, 0.1):
         f = robust_accuracy(model, digits_test, "fgsm", eps, batch_size=540)
-        p = robust_accuracy(model, digits_test, "pgd", eps, steps=10, step_size=eps / 4, batch_size=540, seed=0)
+        p = robust_accuracy(
+            model, digits_test, "pgd", eps, steps=10, step_size=eps / 4, batch_size=540, seed=0
+        )
         assert f["clean_accuracy"] == p["clean_accuracy"] == m["accuracy"]
         assert (
             f["robust_accuracy"] == m[f"fgsm_eps{eps:g}"] and p["robust_accuracy"] == m[f"pgd10_eps{eps:g}"]

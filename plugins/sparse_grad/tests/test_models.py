@@ -6,7 +6,7 @@ import pytest
 import torch
 import zoo_core as zoo
 from torch import nn
-from zoo_core.errors import ConfigError
+from zoo_core.sdk import ConfigError
 
 from zoo_sparse_grad.models import GRADIENT_SETTINGS
 from zoo_sparse_grad.neurons import SparseGradLIF

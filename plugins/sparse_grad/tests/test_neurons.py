@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError
 
 from zoo_sparse_grad.neurons import SparseGradLIF
 

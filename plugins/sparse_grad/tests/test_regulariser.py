@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 import zoo_core as zoo
 from torch import nn
-from zoo_core.attacks import fgsm
-from zoo_core.errors import ConfigError
+from zoo_core.sdk import ConfigError, fgsm
 
 from zoo_sparse_grad.regulariser import sr_regulariser, sr_terms, two_class_prob
 

@@ -1,6 +1,6 @@
 """The paper's robustness evaluation: ``val_ensemble`` (four gradient settings, all must fail) on zoo data.
 
-Thin layer over :func:`zoo_core.attacks.robust_accuracy`, which implements the attacks and the ensemble rule.
+Thin layer over :func:`zoo_core.sdk.robust_accuracy`, which implements the attacks and the ensemble rule.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from zoo_core.attacks import robust_accuracy
+from zoo_core.sdk import robust_accuracy
 
 from .models import GRADIENT_SETTINGS
 

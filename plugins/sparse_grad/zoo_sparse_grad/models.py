@@ -6,7 +6,7 @@ Every model takes images ``[B, C, H, W]`` in [0, 1] (or frames ``[T, B, C, H, W]
 batch ``[T*B, ...]`` (time-major, so BatchNorm sees all ``T*B`` samples as in the official code); the neurons
 see ``[T, B, ...]``.
 
-Gradient settings (the :mod:`zoo_core.attacks` protocol): ``bptt:zif:1`` (training default), ``bptt:sig:4``,
+Gradient settings (the :mod:`zoo_core.tasks.attacks` protocol): ``bptt:zif:1`` (training default), ``bptt:sig:4``,
 ``bptt:atan:2`` and ``bptr:zif:1``, the four ``(mode, gama, surrogate)`` settings of the official
 ``val_ensemble``.
 """
@@ -18,9 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError
-from zoo_core.layers import check_time_steps, encode_image_input
-from zoo_core.neurons import BaseNeuron
+from zoo_core.sdk import BaseNeuron, ConfigError, check_time_steps, encode_image_input
 
 from .neurons import SparseGradLIF
 
@@ -96,7 +94,7 @@ class SNNClassifier(nn.Module):
         std = torch.tensor(self.norm_std, dtype=seq.dtype, device=seq.device).view(-1, 1, 1)
         return (seq - mean) / std
 
-    # -- gradient-setting protocol (zoo_core.attacks) -----------------------------------------------------
+    # -- gradient-setting protocol (zoo_core.tasks.attacks) -----------------------------------------------------
     def spiking_layers(self) -> list[SparseGradLIF]:
         return [m for m in self.modules() if isinstance(m, SparseGradLIF)]
 

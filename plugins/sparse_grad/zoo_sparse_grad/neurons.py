@@ -34,9 +34,7 @@ import math
 
 import torch
 from torch import Tensor
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.neurons import BaseNeuron
-from zoo_core.neurons.base import State
+from zoo_core.sdk import BaseNeuron, ConfigError, InputError, State
 
 
 def zif_grad(u: Tensor, g: float) -> Tensor:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_core import hookimpl
-from zoo_core.info import Paper, WeightInfo
+from zoo_core.sdk import Paper, WeightInfo, hookimpl
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
 ZOO_API_VERSION = "1.1"

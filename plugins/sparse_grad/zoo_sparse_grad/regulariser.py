@@ -25,9 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.attacks import check_eps, fgsm, pgd
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.learning import TrainingRule
+from zoo_core.sdk import ConfigError, InputError, TrainingRule, check_eps, fgsm, pgd
 
 
 def two_class_prob(logits: Tensor, y: Tensor, m: Tensor | None = None) -> tuple[Tensor, Tensor]:

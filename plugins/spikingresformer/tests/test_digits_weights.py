@@ -6,7 +6,7 @@ import json
 
 import torch
 import zoo_core as zoo
-from zoo_core.weights import parameter_counts, resolve_source, sha256_file
+from zoo_core.sdk import parameter_counts, resolve_source, sha256_file
 
 
 def test_demo_weights_load_and_reach_the_recorded_accuracy():

@@ -7,9 +7,8 @@ import copy
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError, parameter_counts
 from zoo_core.testing import check_model
-from zoo_core.weights import parameter_counts
 
 from zoo_spikingresformer.dssa import DSSA
 

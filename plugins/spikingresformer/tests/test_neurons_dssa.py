@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.neurons import LIF, PLIF
+from zoo_core.sdk import LIF, PLIF
 
 from zoo_spikingresformer.dssa import DSSA, FiringRateWarning
 from zoo_spikingresformer.layers import make_neuron

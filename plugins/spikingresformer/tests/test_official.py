@@ -8,7 +8,7 @@ import pytest
 import torch
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.weights import WeightsError
+from zoo_core.sdk import WeightsError
 
 
 def _official_like(name="spikingresformer_cifar", seed=0, **kw):

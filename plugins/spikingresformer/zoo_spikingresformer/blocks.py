@@ -14,8 +14,7 @@ stream (the stem has no neuron)::
 from __future__ import annotations
 
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError
-from zoo_core.layers import StepWise
+from zoo_core.sdk import ConfigError, StepWise
 
 from .layers import BN, Conv1x1, Conv3x3, SeqConv2d, make_neuron
 

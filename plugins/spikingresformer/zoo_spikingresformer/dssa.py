@@ -26,7 +26,7 @@ import warnings
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError
 
 from .layers import BN, Conv1x1, SeqConv2d, SpikingMatmul, make_neuron
 

@@ -36,7 +36,7 @@ PAPER_SKIP = ("prologue.0", "classifier")
 
 def count_seq_conv(module: nn.Module, inputs: tuple, output: Any) -> dict[str, Any] | None:
     """Counting rule for a multi-step conv: the core's conv count on the ``[T*B, ...]`` view."""
-    from zoo_core.profiling import count_synaptic
+    from zoo_core.sdk import count_synaptic
 
     if not inputs or not isinstance(inputs[0], Tensor) or not isinstance(output, Tensor):
         return None
@@ -80,7 +80,7 @@ def paper_energy(profile: Any, inputs: Any = None, skip: tuple[str, ...] = PAPER
     >>> paper_energy(p)          # {'sops': ..., 'energy_pj': ..., 'energy_mj': ...}
     """
     if isinstance(profile, nn.Module):
-        from zoo_core.profiling import profile as run_profile
+        from zoo_core import profile as run_profile
 
         if inputs is None:
             raise ValueError("paper_energy(model, inputs): give the inputs to profile the model on")

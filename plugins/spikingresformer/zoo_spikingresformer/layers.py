@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.neurons import LIF, PLIF, BaseNeuron
+from zoo_core.sdk import LIF, PLIF, BaseNeuron, ConfigError, InputError
 
 __all__ = [
     "BN",

@@ -24,8 +24,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import StepWise, check_time_steps, encode_image_input
+from zoo_core.sdk import ConfigError, InputError, StepWise, check_time_steps, encode_image_input
 
 from .blocks import GWFFN, DownsampleLayer, conv3x3_stem, imagenet_stem
 from .dssa import DSSA, ZERO_RATE_MESSAGE, FiringRateWarning

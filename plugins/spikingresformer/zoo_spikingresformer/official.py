@@ -16,7 +16,7 @@ __all__ = ["from_official", "official_config"]
 
 
 def _weights_error(msg: str) -> Exception:
-    from zoo_core.weights import WeightsError
+    from zoo_core.sdk import WeightsError
 
     return WeightsError(msg)
 
@@ -60,7 +60,7 @@ def official_config(state_dict: dict[str, Any]) -> dict[str, Any]:
     """Constructor overrides read from an official state dict: ``num_classes`` and ``in_chans``."""
     out: dict[str, Any] = {}
     if "classifier.weight" not in state_dict:
-        from zoo_core.weights import unwrap_state_dict
+        from zoo_core.sdk import unwrap_state_dict
 
         state_dict = unwrap_state_dict(state_dict)
     w = state_dict.get("classifier.weight")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.weights import sha256_file
+from zoo_core.sdk import sha256_file
 
 from zoo_stc.plugin import DEMO_CONFIG, DEMO_TAG
 

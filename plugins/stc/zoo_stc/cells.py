@@ -25,10 +25,9 @@ import math
 from typing import Any
 
 import torch
+import zoo_core as zoo
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError
-from zoo_core.layers import check_positive_int
-from zoo_core.neurons.surrogate import Sigmoid
+from zoo_core.sdk import ConfigError, check_positive_int
 
 State = dict[str, Tensor]
 
@@ -100,7 +99,7 @@ class SpikingCell(nn.Module):
         self.channels, self.kernel_size, self.groups = channels, kernel_size, groups
         self.gradient_detach = bool(gradient_detach)
         self.v_threshold = float(v_threshold)
-        self.fire = Sigmoid(alpha)
+        self.fire = zoo.create_surrogate("sigmoid", alpha=alpha)
         self._build_scalars()
         if in_channels is not None:
             self.conv_x = _gn_conv(in_channels, channels, kernel_size, groups)

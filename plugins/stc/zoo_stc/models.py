@@ -33,8 +33,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import check_positive_int
+from zoo_core.sdk import ConfigError, InputError, check_positive_int
 
 from .cells import CELLS
 from .settings import DATASETS
@@ -215,7 +214,7 @@ def from_official(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     """``num_hidden`` and ``kernel_size`` read from an official state dict (patch size and frame counts are
     not stored: they come from the model name's data set)."""
-    from zoo_core.weights import unwrap_state_dict
+    from zoo_core.sdk import unwrap_state_dict
 
     sd = unwrap_state_dict(state_dict)
     layers = sorted(

@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from zoo_core.errors import InputError
-from zoo_core.neurons.base import BaseNeuron, State
+from zoo_core.sdk import BaseNeuron, InputError, State
 
 from .cells import CELLS, SpikingCell
 

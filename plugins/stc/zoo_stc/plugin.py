@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_core import hookimpl
-from zoo_core.info import Paper, WeightInfo, prediction_io
+from zoo_core.sdk import Paper, WeightInfo, hookimpl
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
 ZOO_API_VERSION = "1.1"
@@ -44,7 +43,7 @@ PREPROCESSING = {
 #: small instance for the conformance kit
 TEST_CONFIG = {"num_hidden": [16, 16], "img_size": 8, "pre_seq_length": 2, "aft_seq_length": 2}
 
-#: the demo setting: Moving digits (zoo_core.moving_digits) on a 32x32 canvas, 5 -> 5 frames, 2 x 32 channels
+#: the demo setting: Moving digits (zoo_core.data.moving_digits) on a 32x32 canvas, 5 -> 5 frames, 2 x 32 channels
 DEMO_CONFIG = {
     "num_hidden": [16, 16],
     "in_chans": 1,
@@ -137,7 +136,6 @@ def register_models(register: Any) -> None:
                 paper=PAPER,
                 family="stc",
                 task="video-prediction",
-                io=prediction_io(),
                 defaults=model_defaults(neuron, dataset),
                 weights={w.tag: w for k, w in DEMO_WEIGHTS.items() if k.split(".")[0] == name},
                 preprocessing=PREPROCESSING,

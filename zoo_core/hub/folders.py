@@ -1,13 +1,12 @@
 """Weight folders: ``config.json`` + ``model.safetensors`` + ``README.md``, laid out like a Hugging Face repo.
 
-``save_pretrained(model, folder)`` writes a folder; ``load_pretrained(model_or_name, source)`` reads one back
-exactly. A *source* is a local folder, or ``hf://owner/repo`` (optionally ``@revision``) downloaded through
-``huggingface_hub`` (cache, pinned revision, ``HF_HUB_OFFLINE``, progress bars; see :mod:`zoo_core.hub`).
-
-Loading is all-or-nothing: the file's checksum, keys, shapes, dtypes and values (no NaN/Inf) are checked against
-the model *before* any tensor is copied in, so a bad file never leaves a model half-loaded. Pickled checkpoints
-(official ``.pth`` files) are refused unless the caller opts in (``allow_pickle=True``), and then they are read
-with ``torch.load(weights_only=True)``.
+:func:`save_pretrained` writes a folder atomically (each file through a temporary file and a rename);
+:func:`read_folder` reads one back, verifying the sha256 of the weights; :func:`load_state_dict_checked` copies a
+state dict into a model only after its keys, shapes, dtypes and values (no NaN/Inf) have been checked, so a bad
+file never leaves a model half-loaded. :func:`resolve_source` turns a source (a local folder, or
+``hf://owner/repo[@revision]`` through :mod:`zoo_core.hub.download`) into a folder. Building a model by name
+from a folder is the public API's job (:func:`zoo_core.load_pretrained`): this layer reads and writes, it
+never builds.
 """
 
 from __future__ import annotations
@@ -17,21 +16,24 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 from torch import Tensor, nn
 
-from .errors import ZooError
+from ..errors import WeightsError
+from ..plugins import create, entry
+from ..version import __version__
+from .cards import render_card
 
+#: the checkout a source install runs from (registry sources like ``model_cards/<id>`` are relative to it)
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 FORMAT_VERSION = 1
-
-
-class WeightsError(ZooError, ValueError):
-    """A weight folder or file is missing, corrupt or does not fit the model."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -74,9 +76,6 @@ def model_config_dict(
     model: nn.Module, tag: str | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The ``config.json`` content for a model built by :func:`zoo_core.create_model`."""
-    from . import __version__
-    from .api import model_info
-
     name = getattr(model, "zoo_name", None)
     args = getattr(model, "zoo_args", None)
     if name is None or args is None:
@@ -84,7 +83,7 @@ def model_config_dict(
             "save_pretrained needs a model built with zoo.create_model (it records the model "
             "name and constructor arguments in model.zoo_name / model.zoo_args)"
         )
-    info = model_info(name)
+    info = entry("model", name).info
     cfg: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "zoo_core_version": __version__,
@@ -129,14 +128,12 @@ def save_pretrained(
         model: a model from :func:`zoo_core.create_model`.
         folder: destination (created if needed; existing files of the same names are replaced atomically).
         tag: the weight tag this folder publishes (``"digits_t4"``).
-        card: ``True`` writes a card generated from the registry (:mod:`zoo_core.cards`), a string is written
+        card: ``True`` writes a card generated from the registry (:mod:`zoo_core.hub.cards`), a string is written
             as the card, ``False`` writes none.
         extra_config: more JSON-serialisable fields for ``config.json`` (metrics, training recipe, ...).
 
     Returns the folder path. ``config.json`` records the sha256 of the weights file.
     """
-    from safetensors.torch import save
-
     folder = Path(folder)
     cfg = model_config_dict(model, tag, extra_config)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
@@ -148,9 +145,8 @@ def save_pretrained(
     _atomic_write(folder / CONFIG_NAME, (json.dumps(cfg, indent=2, sort_keys=False) + "\n").encode())
     if card:
         if card is True:
-            from .cards import render_card
-
-            text = render_card(cfg["model"], tag, config=cfg)
+            info = entry("model", cfg["model"]).info
+            text = render_card(cfg["model"], tag, cfg, info, create("task", info.task))
         else:
             text = str(card)
         _atomic_write(folder / CARD_NAME, text.encode())
@@ -183,9 +179,6 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 def read_safetensors(path: str | os.PathLike[str], expected_sha256: str | None = None) -> dict[str, Tensor]:
     """Load a safetensors file, checking its sha256 first when one is expected."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: missing")
@@ -236,144 +229,23 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, Tensor], source: 
     return model
 
 
-def load_folder(
-    model_or_name: nn.Module | str | None,
-    folder: str | os.PathLike[str],
-    expected_sha256: dict[str, str] | None = None,
-    **overrides: Any,
-) -> nn.Module:
-    """Build (or fill) a model from a local weight folder."""
-    from .api import create_model, model_info
+class WeightFolder(NamedTuple):
+    """A weight folder read from disk: its path, ``config.json``, the state dict and the verified sha256."""
 
+    path: Path
+    config: dict[str, Any]
+    state: dict[str, Tensor]
+    sha256: str | None
+
+
+def read_folder(
+    folder: str | os.PathLike[str], expected_sha256: dict[str, str] | None = None
+) -> WeightFolder:
+    """Read a local weight folder; the weights' sha256 is checked against ``expected_sha256`` (the registry's
+    record) or else against the one ``config.json`` records."""
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"{folder}: weight folder not found")
     cfg = read_config(folder)
     sha = (expected_sha256 or {}).get(WEIGHTS_NAME) or cfg.get("files", {}).get(WEIGHTS_NAME)
-    state = read_safetensors(folder / WEIGHTS_NAME, sha)
-    if isinstance(model_or_name, nn.Module):
-        model = model_or_name
-    else:
-        name = model_or_name or cfg["model"]
-        base = name.partition(".")[0]
-        if base != cfg["model"]:
-            raise WeightsError(f"{folder}: holds weights of {cfg['model']!r}, not {base!r}")
-        try:
-            model_info(base)
-        except LookupError as exc:
-            raise WeightsError(f"{folder / CONFIG_NAME}: {exc}") from exc
-        args = {**cfg["args"], **overrides}
-        try:
-            model = create_model(base, **args)
-        except (LookupError, TypeError, ValueError) as exc:
-            raise WeightsError(
-                f"{folder / CONFIG_NAME}: cannot build {base!r} from its arguments: {exc}"
-            ) from exc
-    load_state_dict_checked(model, state, str(folder / WEIGHTS_NAME))
-    model.zoo_weights = {"source": str(folder), "tag": cfg.get("tag"), "sha256": sha}
-    model.eval()
-    return model
-
-
-def load_pretrained(
-    model_or_name: nn.Module | str | None,
-    source: str | os.PathLike[str],
-    *,
-    revision: str | None = None,
-    expected_sha256: dict[str, str] | None = None,
-    **overrides: Any,
-) -> nn.Module:
-    """Load weights from a local folder or ``hf://owner/repo[@revision]`` into a model (or build it by name).
-
-    Args:
-        model_or_name: a model to fill, a registered name, or ``None`` to build the model the folder names.
-        source: a folder path or ``hf://owner/repo[@revision]``.
-        revision: Hub revision (commit, tag or branch) if not given in ``source``.
-        expected_sha256: file name -> sha256 to verify (the registry's record); defaults to config.json's own.
-    Returns the model, in eval mode.
-    """
-    folder = resolve_source(source, revision)
-    return load_folder(model_or_name, folder, expected_sha256, **overrides)
-
-
-def resolve_source(source: str | os.PathLike[str], revision: str | None = None) -> Path:
-    """A local folder for ``source`` (downloading ``hf://`` sources into the Hub cache)."""
-    s = str(source)
-    if s.startswith("hf://"):
-        from .hub import download
-
-        repo, _, rev = s[5:].partition("@")
-        return download(repo, revision=rev or revision)
-    path = Path(s)
-    if path.is_absolute() or path.exists():
-        return path
-    # registry sources are relative to the repository root (model_cards/<id>); an install that is not a
-    # checkout finds them through $ZOO_MODEL_CARDS (a copy of the model_cards/ folder)
-    candidates = [Path(__file__).resolve().parent.parent / path]
-    cards = os.environ.get("ZOO_MODEL_CARDS")
-    if cards and path.parts[0] == "model_cards":
-        candidates.append(Path(cards).joinpath(*path.parts[1:]))
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise WeightsError(
-        f"{s}: weight folder not found (looked in {', '.join(str(c) for c in candidates)}). Demo weights ship in "
-        "the model_cards/ folder of a zoo-core checkout; with another install, point ZOO_MODEL_CARDS at "
-        "such a folder, or load a Hub copy with zoo.load_pretrained(model, 'hf://owner/repo')"
-    )
-
-
-def load_tag(model: nn.Module, name: str, tag: str) -> nn.Module:
-    """Load the weight set ``name.tag`` recorded in the registry, verifying its recorded checksum."""
-    from .api import model_info
-
-    w = model_info(name).weights[tag]
-    return load_pretrained(model, w.source, revision=w.revision, expected_sha256=w.sha256 or None)
-
-
-def load_official(path: str | os.PathLike[str], allow_pickle: bool = False) -> dict[str, Tensor]:
-    """Read an official checkpoint: safetensors always; pickled ``.pth``/``.pt``/``.tar`` only with opt-in.
-
-    A pickle can run code when loaded; even with ``allow_pickle=True`` the file is read with
-    ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers. A top-level
-    ``{"model": ...}`` / ``{"state_dict": ...}`` wrapper is unwrapped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: checkpoint not found")
-    if path.suffix == ".safetensors":
-        return read_safetensors(path)
-    if not allow_pickle:
-        raise WeightsError(
-            f"{path}: a pickled checkpoint; loading pickles is off by default because they can "
-            "execute code. Pass allow_pickle=True (CLI: --allow-pickle) if you trust the file; it is "
-            "then read with torch.load(weights_only=True)"
-        )
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path}: cannot be read as a weights-only checkpoint ({type(exc).__name__}: {exc})"
-        ) from exc
-    try:
-        return unwrap_state_dict(obj)
-    except WeightsError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
-
-
-def unwrap_state_dict(obj: Any) -> dict[str, Tensor]:
-    """The state dict inside a training checkpoint: unwrap ``{"model"|"state_dict"|...: sd}`` and a DDP
-    ``module.`` prefix; everything left must be tensors."""
-    for key in ("model", "state_dict", "model_state_dict", "net", "model_ema"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        kind = type(obj).__name__
-        raise WeightsError(
-            f"expected a (possibly wrapped) state dict of tensors, got {kind}"
-            + (f" with keys {sorted(obj)[:6]}" if isinstance(obj, dict) else "")
-        )
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return dict(obj)
+    return WeightFolder(folder, cfg, read_safetensors(folder / WEIGHTS_NAME, sha), sha)

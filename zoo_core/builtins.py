@@ -1,11 +1,25 @@
-"""The core's own registrations, made through the same hooks as any plugin (owner ``zoo_core``)."""
+"""The core's own registrations, made through the same hooks as any plugin (owner ``zoo_core``).
+
+The plugin runtime loads this module by name on the first registry access (it sits below the layers imported
+here and never imports them itself).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from .data import cifar10_dvs, digits, digits_70_30, moving_digits
 from .info import Paper, WeightInfo
+from .kernels import lif_compiled, lif_triton
+from .kernels.lif import lif_multistep_reference
+from .learning import BPTT
+from .models.spiking_cnn import SpikingCNN
+from .neurons import IF, LIF, PLIF, ConversionIF
+from .neurons.conversion import QCFS_PAPER
+from .neurons.surrogate import SURROGATES
 from .plugins import hookimpl
+from .tasks import ImageClassification, VideoPrediction
 
 SPIKINGJELLY = Paper(
     title="SpikingJelly: An open-source machine learning infrastructure platform for spike-based intelligence",
@@ -84,23 +98,22 @@ _LIF_COMMON = {
 
 
 @hookimpl
-def register_surrogates(register: Any) -> None:
-    from .neurons.surrogate import SURROGATES
+def register_tasks(register: Any) -> None:
+    for task in (ImageClassification, VideoPrediction):
+        register(task.name, task)
 
+
+@hookimpl
+def register_surrogates(register: Any) -> None:
     for name, cls in SURROGATES.items():
         register(name, cls, paper=SURROGATE_PAPER, defaults={"alpha": cls.default_alpha})
 
 
 @hookimpl
 def register_neurons(register: Any) -> None:
-    from .neurons.lif import IF, LIF, PLIF
-
     register("if", IF, paper=SPIKINGJELLY, defaults=dict(_LIF_COMMON))
     register("lif", LIF, paper=SPIKINGJELLY, defaults={"tau": 2.0, "decay_input": True, **_LIF_COMMON})
     register("plif", PLIF, paper=PLIF_PAPER, defaults={"init_tau": 2.0, "decay_input": True, **_LIF_COMMON})
-
-    from .conversion import QCFS_PAPER, ConversionIF
-
     register(
         "if_conversion",
         ConversionIF,
@@ -124,10 +137,6 @@ def _auto_compile(*args: Any, **kwargs: Any) -> bool:
     Compiling costs seconds to minutes per new shape, which a short job (an evaluation, a test) never earns
     back; long trainings opt in, or force it with kernel="compiled" / ZOO_KERNELS=lif_multistep=compiled.
     """
-    import os
-
-    from .kernels import lif_compiled
-
     if os.environ.get("ZOO_AUTO_COMPILE", "").strip().lower() not in ("1", "true", "yes", "on"):
         return False
     return lif_compiled.prefer(*args, **kwargs)
@@ -135,9 +144,6 @@ def _auto_compile(*args: Any, **kwargs: Any) -> bool:
 
 @hookimpl
 def register_kernels(register: Any) -> None:
-    from .kernels import lif_compiled, lif_triton
-    from .kernels.lif import lif_multistep_reference
-
     register(
         "lif_multistep",
         "reference",
@@ -171,8 +177,6 @@ def register_kernels(register: Any) -> None:
 
 @hookimpl
 def register_models(register: Any) -> None:
-    from .models.spiking_cnn import SpikingCNN
-
     register(
         "spiking_cnn",
         SpikingCNN,
@@ -187,8 +191,6 @@ def register_models(register: Any) -> None:
 
 @hookimpl
 def register_learning_rules(register: Any) -> None:
-    from .learning import BPTT
-
     register(
         "bptt",
         BPTT,
@@ -200,23 +202,24 @@ def register_learning_rules(register: Any) -> None:
 
 @hookimpl
 def register_datasets(register: Any) -> None:
-    from .datasets import digits, digits_70_30
-
     register(
         "digits",
         digits,
         defaults={"split": "train", "test_fraction": 0.2, "seed": 0},
         task="image-classification",
-        description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline)",
+        title="scikit-learn 8x8 digits",
+        description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline); stratified "
+        "80/20 train/test split",
     )
     register(
         "digits_70_30",
         digits_70_30,
         defaults={"split": "train", "seed": 0},
         task="image-classification",
-        description="the digits data set with a stratified 70/30 train/test split (the SR and EM-PF demo recipes)",
+        title="scikit-learn 8x8 digits (70/30)",
+        description="scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline); stratified "
+        "70/30 train/test split (the SR and EM-PF demo recipes)",
     )
-    from .moving_digits import moving_digits
 
     register(
         "moving_digits",
@@ -234,11 +237,10 @@ def register_datasets(register: Any) -> None:
             "train_digits": 1500,
         },
         task="video-prediction",
+        title="Moving-MNIST rules (2 bouncing digits) on scikit-learn's 8x8 digits",
         description="Moving-MNIST rules (2 bouncing digits) on scikit-learn's 8x8 digits: (input [T_in,1,S,S], "
         "target [T_out,1,S,S]) in [0,1], seeded per sample (offline)",
     )
-    from .dvs import cifar10_dvs
-
     register(
         "cifar10_dvs",
         cifar10_dvs,
@@ -250,6 +252,7 @@ def register_datasets(register: Any) -> None:
             "train_fraction": 0.9,
         },
         task="image-classification",
+        title="CIFAR10-DVS",
         description="CIFAR10-DVS from a local folder (root=...; nothing is downloaded): [M,2,48,48] event "
         "frames, official LM-HT split (90/10 per class); batch with collate_fn (time first)",
     )

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..neurons import BaseNeuron
+from ..plugins import create
+from .base import TrainConfig
+from .classification import evaluate
+from .training import train
+
 
 def bench_neuron(
     neuron: str,
@@ -18,11 +24,7 @@ def bench_neuron(
     Returns accuracy on the digits test split, mean firing rate, milliseconds per training step and the number
     of trainable parameters the neurons add.
     """
-    from .api import create_dataset, create_neuron
-    from .evaluate import evaluate
-    from .train import TrainConfig, train
-
-    create_neuron(neuron, **(neuron_kwargs or {}))  # fail fast with the registry's error on a bad name
+    create("neuron", neuron, **(neuron_kwargs or {}))  # fail fast with the registry's error on a bad name
     cfg = TrainConfig(
         model="spiking_cnn",
         model_kwargs={"T": T, "neuron": neuron, "neuron_kwargs": neuron_kwargs or {}},
@@ -33,9 +35,7 @@ def bench_neuron(
     )
     result = train(cfg, return_model=True)
     model = result["model"]
-    report = evaluate(model, create_dataset("digits", split="test"), progress=False)
-    from .neurons.base import BaseNeuron
-
+    report = evaluate(model, create("dataset", "digits", split="test"), progress=False)
     neuron_params = sum(
         p.numel() for m in model.modules() if isinstance(m, BaseNeuron) for p in m.parameters()
     )

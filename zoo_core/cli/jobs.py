@@ -1,7 +1,7 @@
-"""``zoo`` commands that run models: eval, train, card, push, bench-neuron.
+"""``zoo`` commands that run models: eval, train, card, push, bench-neuron, convert.
 
-Kept apart from :mod:`zoo_core.cli` (registry browsing) so each module stays small; importing this module
-registers the commands. Like the rest of the CLI, nothing heavy is imported until a command runs.
+Importing this module registers the commands. What a command does depends on the model's task, so each asks
+the task (:mod:`zoo_core.tasks`) rather than branching on it. Nothing heavy is imported until a command runs.
 """
 
 from __future__ import annotations
@@ -9,30 +9,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from .cli import EXIT_OK, CLIError, Command, command
+from .base import EXIT_OK, CLIError, Command, command
 
 DEFAULT_EVAL = "spiking_cnn.digits_t4"
 
 
-def _num(v: float) -> str:
-    if v >= 1e6:
-        return f"{v:,.0f} ({v:.3e})"
-    return f"{v:,.1f}" if v >= 100 else f"{v:.4g}"
-
-
 @command
 class EvalCommand(Command):
-    """Evaluate a classifier: accuracy, mean firing rate, SOPs, MACs and energy per sample, throughput.
-    Video predictors (task video-prediction): MSE, MAE, SSIM and PSNR next to the copy-last-frame baseline.
+    """Evaluate a model the way its task does, and print its report.
+
+    Classifiers (task image-classification): accuracy, mean firing rate, SOPs, MACs and energy per sample,
+    throughput. Video predictors (task video-prediction): MSE, MAE, SSIM and PSNR next to the copy-last-frame
+    baseline. A plugin's task reports its own metrics (zoo info TASK lists them).
 
     With no NAME it evaluates the demo weights spiking_cnn.digits_t4 (shipped in model_cards/, no network).
-    Energy follows E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm); SOPs count the exact fan-out of every spike.
+    Published weights are evaluated in the precision their card records (float64 for the demo cards, so the
+    card's numbers are reproduced on any CPU); --dtype overrides it. Energy follows E = 4.6 pJ x MACs +
+    0.9 pJ x SOPs (45 nm); SOPs count the exact fan-out of every spike.
     """
 
     name = "eval"
-    help = "evaluate a model (accuracy, firing rate, SOPs, energy; video predictors: MSE/SSIM/PSNR)"
+    help = "evaluate a model the way its task does (classifiers: accuracy, SOPs, energy; predictors: MSE...)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -48,7 +48,7 @@ class EvalCommand(Command):
             "--dataset",
             default=None,
             help="a registered data set (zoo info DATASET) or a folder of images (one sub-folder per class; "
-            "default: the weights' training data set, else digits)",
+            "default: the weights' data set, else the task's default)",
         )
         parser.add_argument("--split", default="test", help="data split (default: test)")
         parser.add_argument("--batch-size", type=int, default=256)
@@ -56,81 +56,36 @@ class EvalCommand(Command):
             "--spikes",
             choices=("binary", "events"),
             default="binary",
-            help="how the profile tells spikes from analog values: binary (only 0/1 inputs are spikes) or "
-            "events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
+            help="classifiers: how the profile tells spikes from analog values: binary (only 0/1 inputs are "
+            "spikes) or events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
+        )
+        parser.add_argument(
+            "--dtype",
+            choices=("float32", "float64", "card"),
+            default="card",
+            help="evaluation precision (default: the one the weights' card records, else float32)",
         )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from .api import create_model, model_info, split_tag
-        from .evaluate import evaluate
-        from .train import load_dataset
-        from .weights import load_pretrained
+        from ..api import (  # lazy: zoo --help stays torch-free
+            create_model,
+            get_task,
+            load_pretrained,
+            model_info,
+            split_tag,
+        )
+        from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
 
+        if args.batch_size < 1:
+            raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
         name = args.name
         pretrained = args.pretrained or (name == DEFAULT_EVAL and args.weights is None)
         base, tag = split_tag(name)
         info = model_info(base)
-        if info.task == "video-prediction":
-            return self.run_prediction(args, name, tag, info, pretrained)
-        if info.task != "image-classification":
-            raise CLIError(
-                f"{base!r} is a {info.task} model; zoo eval handles image classification and video prediction"
-            )
-        if args.weights:
-            model = load_pretrained(None, args.weights)
-        else:
-            if tag and not pretrained:
-                print(
-                    f"zoo: note: evaluating freshly initialised weights; add --pretrained to load {name}",
-                    file=sys.stderr,
-                )
-            model = create_model(name, pretrained=pretrained)
-        cfg = model.zoo_args
-        dataset = (
-            args.dataset or (info.weights[tag].dataset if tag and tag in info.weights else "") or "digits"
-        )
-        data = load_dataset(dataset, args.split, int(cfg.get("in_chans", 1)), int(cfg.get("img_size", 8)))
-        report = evaluate(model, data, batch_size=args.batch_size, progress=not args.json, spikes=args.spikes)
-        report = {
-            "model": name,
-            "pretrained": bool(pretrained or args.weights),
-            "dataset": dataset,
-            "split": args.split,
-            **report,
-        }
-        if args.json:
-            print(json.dumps(report, indent=2))
-            return EXIT_OK
-        print(f"{name} on {dataset} ({args.split}, {report['samples']} samples)")
-        rows = [
-            ("accuracy", f"{report['accuracy']:.4f}"),
-            ("mean firing rate", f"{report['mean_firing_rate']:.4f}"),
-            ("SOPs / sample", _num(report["sops"])),
-            ("MACs / sample", _num(report["macs"])),
-            ("energy / sample", f"{_num(report['energy_pj'])} pJ ({report['energy_pj'] / 1e6:.4g} uJ)"),
-            ("throughput", f"{report['samples_per_second']:,.0f} samples/s"),
-        ]
-        for k, v in rows:
-            print(f"  {k:<18}{v}")
-        print("  energy convention: E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm, Horowitz 2014)")
-        if args.spikes == "events":
-            print("  spikes: events (every non-zero neuron output counts as one event, whatever its value)")
-        return EXIT_OK
-
-    def run_prediction(
-        self, args: argparse.Namespace, name: str, tag: str | None, info: Any, pretrained: bool
-    ) -> int:
-        """Video prediction: OpenSTL metrics (MSE/MAE per frame, SSIM, PSNR) next to the copy-last-frame baseline.
-
-        The data set and its generator settings come from the weights' config.json (``training.dataset`` and
-        ``training.dataset_kwargs``), else ``--dataset`` (default ``moving_digits``) sized for the model.
-        """
-        from .api import create_model
-        from .prediction import evaluate_prediction, prediction_dataset
-        from .weights import load_pretrained, read_config, resolve_source
-
+        task = get_task(info.task)
         card: dict[str, Any] = {}
+        weights = None
         if args.weights:
             model = load_pretrained(None, args.weights)
             card = read_config(args.weights)
@@ -142,17 +97,18 @@ class EvalCommand(Command):
                 )
             model = create_model(name, pretrained=pretrained)
             if pretrained and tag in info.weights:
-                w = info.weights[tag]
-                card = read_config(resolve_source(w.source, w.revision))
-        training = card.get("training") or {}
-        dataset = args.dataset or training.get("dataset") or "moving_digits"
-        if dataset == "digits":
-            dataset = "moving_digits"
-        kwargs = dict(training.get("dataset_kwargs") or {}) if dataset == training.get("dataset") else {}
-        data = prediction_dataset(dataset, args.split, model.zoo_args, **kwargs)
-        report = evaluate_prediction(model, data, batch_size=args.batch_size, progress=not args.json)
+                weights = info.weights[tag]
+                card = read_config(resolve_source(weights.source, weights.revision))
+        dtype = (card.get("evaluation") or {}).get("dtype") if args.dtype == "card" else args.dtype
+        dataset, data = task.eval_data(
+            model, dataset=args.dataset, split=args.split, weights=weights, weights_config=card
+        )
+        report = task.evaluate(
+            model, data, batch_size=args.batch_size, progress=not args.json, spikes=args.spikes, dtype=dtype
+        )
         report = {
             "model": name,
+            "task": info.task,
             "pretrained": bool(pretrained or args.weights),
             "dataset": dataset,
             "split": args.split,
@@ -161,12 +117,8 @@ class EvalCommand(Command):
         if args.json:
             print(json.dumps(report, indent=2))
             return EXIT_OK
-        print(f"{name} on {dataset} ({args.split}, {report['samples']} sequences)")
-        print(f"  {'metric':<8}{'model':>12}{'copy last frame':>17}")
-        for m, v in report["metrics"].items():
-            print(f"  {m:<8}{v:>12.4f}{report['copy_last_frame'][m]:>17.4f}")
-        print("  MSE / MAE: per-frame sums over C x H x W (unclipped); SSIM / PSNR on clipped predictions")
-        print("  per future frame (MSE): " + ", ".join(f"{v:.2f}" for v in report["per_frame"]["mse"]))
+        title = f"{name} on {dataset} ({args.split}, {report['samples']} samples)"
+        print("\n".join(task.format_report(title, report)))
         return EXIT_OK
 
 
@@ -175,8 +127,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("model", help="registered model name (zoo list)")
     p.add_argument(
         "--dataset",
-        default="digits",
-        help="a registered data set or a folder of images, one sub-folder per class",
+        default=None,
+        help="a registered data set or a folder of images, one sub-folder per class (default: the task's, "
+        "digits for classifiers, moving_digits for video predictors)",
     )
     p.add_argument("--learning-rule", default="bptt", help="registered learning rule (default: bptt)")
     p.add_argument("--rule-kwargs", default="{}", type=json.loads, help="JSON arguments of the learning rule")
@@ -203,24 +156,34 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`zoo_core.tasks.TrainConfig` of parsed :func:`add_train_arguments` arguments."""
+    from ..tasks import TrainConfig  # lazy: zoo --help stays torch-free
+
+    fields = TrainConfig.__dataclass_fields__
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+
 @command
 class TrainCommand(Command):
-    """Train a registered classifier with a registered learning rule and write a weight folder.
+    """Train a registered model the way its task trains and write a weight folder with its card.
 
-    Video-prediction models (e.g. stc_stclif_mmnist) train on moving_digits with BPTT (zoo_core.prediction);
-    their --rule-kwargs set scheduled sampling (sampling_start_value, sampling_changing_rate, sampling_stop_iter).
+    Classifiers train with a registered learning rule (--learning-rule, --rule-kwargs) on a registered data set
+    or an image folder. Video predictors (task video-prediction) train on moving_digits with BPTT and
+    scheduled sampling (--rule-kwargs: sampling_start_value, sampling_changing_rate, sampling_stop_iter).
 
-    Runs under torchrun too: torchrun --standalone --nproc_per_node=2 -m zoo_core.train MODEL ...
+    Runs under torchrun too: torchrun --standalone --nproc_per_node=2 -m zoo_core.cli train MODEL ...
     """
 
     name = "train"
-    help = "train a model on a registered data set or an image folder (tools/train.py)"
+    help = "train a model the way its task does and write a weight folder (tools/train.py)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         add_train_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from .train import config_from_args, recipe_command, train
+        from ..tasks import train  # lazy: zoo --help stays torch-free
+        from ..tasks.training import recipe_command  # lazy: zoo --help stays torch-free
 
         train(config_from_args(args), recipe_command("zoo train", sys.argv[2:]))
         return EXIT_OK
@@ -237,9 +200,8 @@ class CardCommand(Command):
         parser.add_argument("name", metavar="NAME.TAG", help="e.g. spiking_cnn.digits_t4")
 
     def run(self, args: argparse.Namespace) -> int:
-        from .api import model_info, split_tag
-        from .cards import render_card
-        from .weights import read_config, resolve_source
+        from ..api import get_task, model_info, split_tag  # lazy: zoo --help stays torch-free
+        from ..hub import read_config, render_card, resolve_source  # lazy: zoo --help stays torch-free
 
         base, tag = split_tag(args.name)
         info = model_info(base)
@@ -253,7 +215,7 @@ class CardCommand(Command):
             )
         w = info.weights[tag]
         cfg: dict[str, Any] = read_config(resolve_source(w.source, w.revision))
-        print(render_card(base, tag, cfg, info))
+        print(render_card(base, tag, cfg, info, get_task(info.task)))
         return EXIT_OK
 
 
@@ -272,7 +234,7 @@ class PushCommand(Command):
         parser.add_argument("--message", default=None, help="commit message")
 
     def run(self, args: argparse.Namespace) -> int:
-        from .hub import push_to_hub
+        from ..api import push_to_hub  # lazy: zoo --help stays torch-free
 
         info = push_to_hub(
             args.folder,
@@ -307,7 +269,7 @@ class BenchNeuronCommand(Command):
         parser.add_argument("--json", action="store_true")
 
     def run(self, args: argparse.Namespace) -> int:
-        from .bench import bench_neuron
+        from ..tasks.benchmark import bench_neuron  # lazy: zoo --help stays torch-free
 
         rows = [
             bench_neuron(n, kw, epochs=args.epochs, T=args.T, seed=args.seed)
@@ -361,10 +323,17 @@ class ConvertCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from pathlib import Path
-
-        from .api import create_model, from_official, official_config
-        from .weights import load_official, load_state_dict_checked, save_pretrained, sha256_file
+        from ..api import (  # lazy: zoo --help stays torch-free
+            create_model,
+            from_official,
+            official_config,
+            save_pretrained,
+        )
+        from ..hub import (  # lazy: zoo --help stays torch-free
+            load_official,
+            load_state_dict_checked,
+            sha256_file,
+        )
 
         state = from_official(args.model, load_official(args.official, allow_pickle=args.allow_pickle))
         kwargs = {**official_config(args.model, state), **args.model_kwargs}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .info import ModelInfo, Paper
+from ..info import ModelInfo, Paper
 
 LIBRARY_NAME = "zoo-core"
 BASE_TAGS = ["spiking-neural-network", "snn", "neuromorphic", "zoo-core"]
@@ -41,22 +41,13 @@ def paper_bibtex(paper: Paper) -> str:
     return f"@{'article' if is_journal else 'inproceedings'}{{{key},\n{body}\n}}"
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
+def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelInfo, task: Any) -> str:
+    """Render the card of ``name.tag`` from its ``config.json`` content (``config``), its registry entry
+    (``info``) and its task (a :class:`zoo_core.tasks.Task`: the usage example and the results section)."""
+    from huggingface_hub import EvalResult, ModelCardData  # huggingface_hub loads only when a card is made
 
-
-def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelInfo | None = None) -> str:
-    """Render the card of ``name.tag`` from its ``config.json`` content (``config``) and the registry."""
-    from huggingface_hub import EvalResult, ModelCardData
-
-    from .api import model_info
-
-    info = info or model_info(name)
     full = f"{name}.{tag}" if tag else name
     metrics: dict[str, float] = dict(config.get("metrics") or {})
-    profile: dict[str, Any] = dict(config.get("profile") or {})
     training: dict[str, Any] = dict(config.get("training") or {})
     dataset = training.get("dataset") or (tag.split("_")[0] if tag else "")
     eval_results = [
@@ -78,7 +69,7 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
         metrics=sorted(metrics) or None,
         model_name=full,
         eval_results=eval_results or None,
-        pipeline_tag=info.task if info.task == "image-classification" else None,
+        pipeline_tag=task.hub_pipeline_tag,
     )
     args = config.get("args", {})
     T = args.get("T", config.get("T"))
@@ -102,7 +93,7 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
             else ""
         )
         + "Output: "
-        + (info.io.description or "see the I/O spec")
+        + ((info.io.description if info.io else "") or "see the I/O spec")
         + ".",
         "",
         "## Usage",
@@ -113,33 +104,9 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
         "",
         f'model = zoo.create_model("{full}", pretrained=True).eval()',
     ]
-    if info.task == "image-classification" and "in_chans" in args and "img_size" in args:
-        lines += [
-            f"x = torch.rand(1, {args['in_chans']}, {args['img_size']}, {args['img_size']})  "
-            "# [B, C, H, W] in [0, 1]",
-            "logits = model(x)  # [B, num_classes]",
-        ]
+    lines += task.card_usage(full, args)
     lines += ["```", "", f"From the command line: `zoo eval {full} --pretrained`.", ""]
-    lines += ["## Results", ""]
-    if metrics or profile:
-        lines += ["| measure | value |", "|---|---|"]
-        lines += [
-            f"| {k} ({training.get('eval_split', 'test')}) | {_fmt(v)} |" for k, v in sorted(metrics.items())
-        ]
-        for key, label in (
-            ("mean_firing_rate", "mean firing rate"),
-            ("sops", "SOPs per sample"),
-            ("macs", "MACs per sample"),
-            ("energy_pj", "energy per sample (pJ)"),
-        ):
-            if key in profile:
-                lines.append(f"| {label} | {_fmt(profile[key])} |")
-        lines.append("")
-        if profile:
-            convention = profile.get("convention", "E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm)").rstrip(".")
-            lines += [f"Energy convention: {convention}.", ""]
-    else:
-        lines += ["No measured results recorded for these weights.", ""]
+    lines += ["## Results", "", *task.card_results(config), ""]
     lines += ["## Training", ""]
     if training:
         for key, label in (
@@ -165,7 +132,7 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
 
 def parse_card(text: str) -> Any:
     """Parse a card with ``huggingface_hub.ModelCard`` and check the fields the zoo relies on."""
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard  # huggingface_hub loads only when a card is read
 
     card = ModelCard(text)
     d = card.data.to_dict()

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 
 __all__ = ["CIFAR10_DVS_CLASSES", "EventFrameFolder", "cifar10_dvs", "collate_time_first", "events_to_frames"]
 

@@ -30,6 +30,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..errors import ConfigError
+
 __all__ = ["MovingDigits", "digit_images", "moving_digits", "random_trajectory", "render_sequence"]
 
 _SPLITS = {"train": 0, "test": 1}
@@ -118,7 +120,7 @@ class MovingDigits(Dataset):
         train_digits: int = 1500,
     ) -> None:
         if split not in _SPLITS:
-            raise ValueError(f"moving_digits: split must be 'train' or 'test', got {split!r}")
+            raise ConfigError(f"moving_digits: split must be 'train' or 'test', got {split!r}")
         for name, v in (
             ("canvas", canvas),
             ("digit_scale", digit_scale),
@@ -128,22 +130,22 @@ class MovingDigits(Dataset):
             ("train_digits", train_digits),
         ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"moving_digits: {name} must be a positive integer, got {v!r}")
+                raise ConfigError(f"moving_digits: {name} must be a positive integer, got {v!r}")
         if 8 * digit_scale > canvas:
-            raise ValueError(
+            raise ConfigError(
                 f"moving_digits: the digit ({8 * digit_scale} px = 8 x digit_scale) must fit on the canvas "
                 f"({canvas} px); lower digit_scale or enlarge the canvas"
             )
         if not 0 < train_digits < 1797:
-            raise ValueError(
+            raise ConfigError(
                 f"moving_digits: train_digits must be in 1..1796 (1,797 images), got {train_digits}"
             )
         if not (isinstance(step_length, int | float) and 0 < step_length <= 1):
-            raise ValueError(f"moving_digits: step_length must be in (0, 1], got {step_length!r}")
+            raise ConfigError(f"moving_digits: step_length must be in (0, 1], got {step_length!r}")
         if num_samples is None:
             num_samples = 10_000 if split == "train" else 256
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"moving_digits: num_samples must be a positive integer, got {num_samples!r}")
+            raise ConfigError(f"moving_digits: num_samples must be a positive integer, got {num_samples!r}")
         self.config: dict[str, Any] = {
             "split": split,
             "num_samples": num_samples,

@@ -1,4 +1,5 @@
-"""Hugging Face Hub access: download a weight folder, publish one.
+"""Hugging Face Hub access: download a weight folder, publish one (every call bounded by huggingface_hub's
+timeouts).
 
 Downloads go through ``huggingface_hub.snapshot_download``, which gives the Hub cache, revision pinning (a
 commit hash, a tag or a branch), progress bars, ``HF_HUB_OFFLINE=1`` (served from the cache, no network) and
@@ -11,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, WeightsError, read_config
+from ..errors import WeightsError
+from .cards import parse_card
+from .folders import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config
 
 WEIGHT_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
     if not repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise WeightsError(f"hf://{repo_id}: a Hub source is 'hf://owner/name[@revision]'")
 
@@ -52,7 +55,7 @@ def download(repo_id: str, revision: str | None = None, cache_dir: str | None = 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     where = f"hf://{repo_id}@{revision or 'main'}"
     try:
         path = snapshot_download(repo_id, revision=revision, allow_patterns=WEIGHT_FILES, cache_dir=cache_dir)
@@ -72,17 +75,14 @@ def download(repo_id: str, revision: str | None = None, cache_dir: str | None = 
     return folder
 
 
-def validate_folder(folder: str | Path) -> dict[str, Any]:
-    """Check a weight folder before publishing; return its config.
+def check_folder(folder: str | Path) -> dict[str, Any]:
+    """Check the files of a weight folder before publishing; return its config.
 
     The folder must hold a ``config.json`` that records the sha256 of ``model.safetensors`` (as
-    :func:`~zoo_core.weights.save_pretrained` writes it), a card whose front matter the Hub and the zoo accept,
-    and weights that match their checksum and load into the model the config builds (keys, shapes, dtypes,
-    finite values): exactly what a download will do, so nothing is published that cannot be loaded back.
+    :func:`~zoo_core.hub.folders.save_pretrained` writes it) and a card whose front matter the Hub and the zoo
+    accept. :func:`zoo_core.push_to_hub` also loads the weights into the model the config names before sending
+    anything, so nothing is published that cannot be loaded back.
     """
-    from .cards import parse_card
-    from .weights import load_folder
-
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"{folder}: not a folder; publish a folder written by zoo.save_pretrained")
@@ -100,13 +100,13 @@ def validate_folder(folder: str | Path) -> dict[str, Any]:
         parse_card(card.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{card}: {exc}") from exc
-    load_folder(None, folder)
     return cfg
 
 
-def push_to_hub(
+def upload_folder(
     folder: str | Path,
     repo_id: str,
+    config: dict[str, Any],
     *,
     revision: str | None = None,
     private: bool = False,
@@ -114,21 +114,19 @@ def push_to_hub(
     token: str | None = None,
     api: Any = None,
 ) -> Any:
-    """Validate ``folder`` and publish it to the Hub repo ``repo_id`` (created if needed).
-
-    The folder is validated first (:func:`validate_folder`); an invalid one raises
-    :class:`~zoo_core.weights.WeightsError` before anything is sent. Then ``HfApi.create_repo(exist_ok=True)`` and
-    ``HfApi.upload_folder`` with only the weight-folder files. ``api`` replaces ``HfApi()`` (tests pass a
-    stand-in). Returns what ``upload_folder`` returns (a ``CommitInfo``: ``.oid`` is the commit to pin).
-    """
-    _check_repo_id(repo_id)
-    cfg = validate_folder(folder)
+    """Publish the files of a checked weight folder to the Hub repo ``repo_id`` (created if needed):
+    ``HfApi.create_repo(exist_ok=True)``, then ``HfApi.upload_folder`` with only the weight-folder files. ``api``
+    replaces ``HfApi()`` (tests pass a stand-in). Returns what ``upload_folder`` returns (a ``CommitInfo``:
+    ``.oid`` is the commit to pin)."""
+    check_repo_id(repo_id)
     if api is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi  # huggingface_hub loads only when something is published
 
         api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    message = commit_message or f"zoo-core: {cfg['model']}" + (f".{cfg['tag']}" if cfg.get("tag") else "")
+    message = commit_message or f"zoo-core: {config['model']}" + (
+        f".{config['tag']}" if config.get("tag") else ""
+    )
     return api.upload_folder(
         folder_path=str(folder),
         repo_id=repo_id,

@@ -2,7 +2,7 @@ r"""Video prediction (task ``video-prediction``): OpenSTL's metrics, evaluation,
 a training loop.
 
 A prediction model takes the observed frames ``x`` ``[B, T_in, C, H, W]`` (in [0, 1]) and returns the next
-``T_out`` frames ``[B, T_out, C, H, W]`` (see :func:`zoo_core.info.prediction_io`). Metrics follow OpenSTL's
+``T_out`` frames ``[B, T_out, C, H, W]`` (:data:`PREDICTION_IO`). Metrics follow OpenSTL's
 ``metric`` (the protocol of the STC paper), on predictions ``P`` and targets ``Y`` of one frame ``[C, H, W]``:
 
 * MSE per frame :math:`= \sum_{c,h,w} (P - Y)^2` and MAE per frame :math:`= \sum_{c,h,w} |P - Y|` -- sums over
@@ -30,9 +30,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError, InputError
+from ..hub import save_pretrained
+from ..info import IOSpec, Metric, TensorSpec, WeightInfo
+from ..plugins import create, entry
+from .base import CARD_DTYPE, Task, TrainConfig, card_evaluation, cast_input, cast_model
+from .training import build_model
+
 __all__ = [
     "METRICS",
+    "PREDICTION_IO",
     "SCHEDULED_SAMPLING",
+    "VideoPrediction",
     "copy_last_frame",
     "evaluate_prediction",
     "frame_mae",
@@ -48,11 +57,19 @@ __all__ = [
 #: the metrics of the Moving MNIST / TaxiBJ protocol, in OpenSTL's order
 METRICS = ("mse", "mae", "ssim", "psnr")
 
+_FRAME = ("in_chans", "img_size", "img_size")
+PREDICTION_IO = IOSpec(
+    inputs=(TensorSpec(name="frames", shape=("B", "pre_seq_length", *_FRAME), kind="unit"),),
+    output=TensorSpec(name="predicted_frames", shape=("B", "aft_seq_length", *_FRAME)),
+    description="observed frames [B, T_in, C, H, W] in, the next T_out frames out (batch first, "
+    "OpenSTL layout); no teacher forcing",
+)
+
 
 def _pair(pred: Tensor, true: Tensor) -> tuple[Tensor, Tensor]:
     pred, true = torch.as_tensor(pred), torch.as_tensor(true)  # numpy arrays (OpenSTL's layout) work too
     if pred.shape != true.shape or pred.dim() != 5:
-        raise ValueError(
+        raise InputError(
             f"prediction metrics need pred and true of the same shape [N, T, C, H, W], got "
             f"{tuple(pred.shape)} and {tuple(true.shape)}"
         )
@@ -94,7 +111,7 @@ def frame_ssim(pred: Tensor, true: Tensor, win_size: int = 7, data_range: float 
     p, y = _pair(pred, true)
     n, t, c, h, w = p.shape
     if h < win_size or w < win_size:
-        raise ValueError(f"frame_ssim: frames of {h}x{w} are smaller than the {win_size}x{win_size} window")
+        raise InputError(f"frame_ssim: frames of {h}x{w} are smaller than the {win_size}x{win_size} window")
     x1 = p.clamp(0, 1).reshape(n * t * c, 1, h, w)
     x2 = y.reshape(n * t * c, 1, h, w)
 
@@ -123,7 +140,7 @@ def prediction_metrics(pred: Tensor, true: Tensor, metrics: tuple[str, ...] = ME
     """The OpenSTL metrics of ``pred`` vs ``true`` ``[N, T, C, H, W]``: means over samples and frames."""
     unknown = [m for m in metrics if m not in _FRAME_METRICS]
     if unknown:
-        raise ValueError(f"unknown prediction metric(s) {unknown}; known: {', '.join(_FRAME_METRICS)}")
+        raise ConfigError(f"unknown prediction metric(s) {unknown}; known: {', '.join(_FRAME_METRICS)}")
     return {m: float(_FRAME_METRICS[m](pred, true).mean()) for m in metrics}
 
 
@@ -141,16 +158,18 @@ def evaluate_prediction(
     baseline: bool = True,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    dtype: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``data`` (``(x [T_in,C,H,W], y [T_out,C,H,W])`` samples), no teacher forcing.
+    """Metrics of ``model`` on ``data`` (``(x [T_in,C,H,W], y [T_out,C,H,W])`` samples), no teacher forcing;
+    ``dtype="float64"`` evaluates a float64 copy of the model (see :func:`~zoo_core.tasks.classification.cast_model`).
 
     Returns ``{"samples", "metrics": {m: mean}, "per_frame": {m: [mean at frame k]}, "seconds"}`` and, with
     ``baseline``, the same for the copy-last-frame predictor under ``"copy_last_frame"`` /
     ``"copy_last_frame_per_frame"``.
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # progress bars load with the first evaluation
 
-    model = model.to(device).eval()
+    model = cast_model(model, dtype).to(device).eval()
     sums: dict[str, dict[str, Tensor]] = {"model": {}, "copy": {}}
     total, seconds = 0, 0.0
     for x, y in tqdm(
@@ -159,12 +178,12 @@ def evaluate_prediction(
         disable=None if progress else True,
         leave=False,
     ):
-        x, y = x.to(device), y.to(device)
+        x, y = cast_input(x, dtype).to(device), cast_input(y, dtype).to(device)
         t0 = time.perf_counter()
         pred = model(x)
         seconds += time.perf_counter() - t0
         if pred.shape != y.shape:
-            raise ValueError(
+            raise InputError(
                 f"evaluate_prediction: the model returned {tuple(pred.shape)} for targets {tuple(y.shape)}"
             )
         runs = [("model", pred)] + ([("copy", copy_last_frame(x, y.shape[1]))] if baseline else [])
@@ -174,13 +193,13 @@ def evaluate_prediction(
                 sums[who][m] = sums[who][m] + v if m in sums[who] else v
         total += x.shape[0]
     if total == 0:
-        raise ValueError("evaluate_prediction: the data set is empty")
+        raise ConfigError("evaluate_prediction: the data set is empty")
 
     def summary(s: dict[str, Tensor]) -> tuple[dict[str, float], dict[str, list[float]]]:
         per = {m: (v / total).tolist() for m, v in s.items()}
         return {m: float((v / total).mean()) for m, v in s.items()}, per
 
-    out: dict[str, Any] = {"samples": total}
+    out: dict[str, Any] = {"samples": total, "dtype": dtype}
     out["metrics"], out["per_frame"] = summary(sums["model"])
     if baseline:
         out["copy_last_frame"], out["copy_last_frame_per_frame"] = summary(sums["copy"])
@@ -201,8 +220,6 @@ def prediction_dataset(name: str, split: str, model_args: dict[str, Any], **kwar
     """The registered prediction data set ``name`` sized for a model: ``canvas = img_size``, the model's
     ``pre_seq_length`` / ``aft_seq_length`` and ``digit_scale = clip(canvas // 16, 1, 3)`` unless ``kwargs`` say
     otherwise."""
-    from .api import create_dataset
-
     if name == "moving_digits":
         canvas = int(kwargs.get("canvas", model_args.get("img_size", 32)))
         kwargs = {
@@ -213,38 +230,37 @@ def prediction_dataset(name: str, split: str, model_args: dict[str, Any], **kwar
             "aft_seq_length": int(model_args.get("aft_seq_length", 5)),
             **kwargs,
         }
-    return create_dataset(name, split=split, **kwargs)
+    return create("dataset", name, split=split, **kwargs)
 
 
-def train_prediction(cfg: Any, command: str | None = None, return_model: bool = False) -> dict[str, Any]:
+def train_prediction(
+    cfg: TrainConfig, command: str | None = None, return_model: bool = False
+) -> dict[str, Any]:
     r"""Train a registered video predictor with BPTT and write a weight folder (``cfg.out``).
 
-    ``cfg`` is a :class:`zoo_core.train.TrainConfig`. Each iteration draws ``batch_size`` training sequences
+    ``cfg`` is a :class:`zoo_core.tasks.TrainConfig`. Each iteration draws ``batch_size`` training sequences
     ``[x, y]`` and minimises the official loss, the MSE of ``model.rollout`` (all ``T_in + T_out - 1``
     next-frame predictions) against ``frames[:, 1:]``, with Adam (``lr``, ``weight_decay``) and a cosine
     schedule over all steps. Scheduled sampling: the ground-truth frame replaces the model's previous
     prediction with probability :math:`\eta` per sample and step, :math:`\eta` = ``sampling_start_value``
     minus ``sampling_changing_rate`` per iteration (0 after ``sampling_stop_iter``); these come from
-    ``cfg.rule_kwargs`` (defaults: the official 1.0, 2e-5, 50,000). ``cfg.dataset`` ``digits`` (the CLI
-    default) means ``moving_digits``. The card records the test metrics next to the copy-last-frame baseline's.
+    ``cfg.rule_kwargs`` (defaults: the official 1.0, 2e-5, 50,000); ``cfg.dataset`` defaults to
+    ``moving_digits``. The card records the test metrics next to the copy-last-frame baseline's.
     """
-    from tqdm import tqdm
-
-    from .api import create_model, dataset_info
-    from .weights import save_pretrained
+    from tqdm import tqdm  # progress bars load with the first training
 
     if cfg.learning_rule != "bptt":
-        raise ValueError(f"prediction models train with BPTT only, got learning rule {cfg.learning_rule!r}")
+        raise ConfigError(f"prediction models train with BPTT only, got learning rule {cfg.learning_rule!r}")
     unknown = sorted(set(cfg.rule_kwargs) - set(SCHEDULED_SAMPLING))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown rule kwargs {unknown} for prediction training; known: {', '.join(SCHEDULED_SAMPLING)}"
         )
     ss = {**SCHEDULED_SAMPLING, **cfg.rule_kwargs}
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **cfg.model_kwargs)
+    model = build_model(cfg.model, **cfg.model_kwargs)
     args = dict(model.zoo_args)
-    dataset = "moving_digits" if cfg.dataset == "digits" else cfg.dataset
+    dataset = cfg.dataset or VideoPrediction.default_dataset
     ds_kwargs = {"seed": cfg.seed}
     train_set = prediction_dataset(dataset, "train", args, **ds_kwargs)
     test_set = prediction_dataset(dataset, "test", args, **ds_kwargs)
@@ -278,7 +294,7 @@ def train_prediction(cfg: Any, command: str | None = None, return_model: bool = 
     bar.close()
     seconds = time.perf_counter() - t0
     model.eval()
-    report = evaluate_prediction(model, test_set, progress=cfg.verbose)
+    report = evaluate_prediction(model, test_set, progress=cfg.verbose, dtype=CARD_DTYPE)
     result: dict[str, Any] = {"steps": step, "seconds": seconds, "history": history, **report}
     if cfg.verbose:
         print(_format_report(report), flush=True)
@@ -288,7 +304,7 @@ def train_prediction(cfg: Any, command: str | None = None, return_model: bool = 
             "command": command or "",
             "dataset": dataset,
             "dataset_kwargs": ds_cfg,
-            "dataset_name": dataset_info(dataset).description.split(":")[0],
+            "dataset_name": entry("dataset", dataset).info.title or dataset,
             "split": f"train split generated on the fly ({len(train_set)} sequences), test split "
             f"{len(test_set)} fixed sequences of held-out digit images",
             "seed": cfg.seed,
@@ -307,6 +323,7 @@ def train_prediction(cfg: Any, command: str | None = None, return_model: bool = 
                 "model": report["per_frame"],
                 "copy_last_frame": report["copy_last_frame_per_frame"],
             },
+            "evaluation": card_evaluation(model, cfg.tag),
             "training": training,
         }
         save_pretrained(model, cfg.out, tag=cfg.tag, extra_config=extra)
@@ -337,3 +354,66 @@ def _format_report(report: dict[str, Any]) -> str:
         b = base.get(m)
         lines.append(f"  {m:<8}{v:>12.4f}" + (f"{b:>12.4f}" if b is not None else ""))
     return "\n".join(lines)
+
+
+class VideoPrediction(Task):
+    """Predict the next frames of a video: OpenSTL's MSE, MAE, SSIM and PSNR next to the copy-last-frame baseline."""
+
+    name = "video-prediction"
+    io = PREDICTION_IO
+    metrics = (
+        Metric(name="mse", direction="lower", definition="per-frame sum over C x H x W of the squared error "
+               "(unclipped prediction), mean over sequences and predicted frames"),
+        Metric(name="mae", direction="lower", definition="per-frame sum over C x H x W of the absolute error "
+               "(unclipped prediction), mean over sequences and predicted frames"),
+        Metric(name="ssim", direction="higher", definition="scikit-image 0.19 SSIM (7x7 uniform window, "
+               "data_range 2) of the prediction clipped to [0, 1], mean over channels, frames and sequences"),
+        Metric(name="psnr", direction="higher", definition="-10 log10 of the per-frame mean squared error of the "
+               "prediction clipped to [0, 1], mean over frames and sequences"),
+    )  # fmt: skip
+    default_dataset = "moving_digits"
+
+    def eval_data(
+        self,
+        model: nn.Module,
+        *,
+        dataset: str | None,
+        split: str,
+        weights: WeightInfo | None = None,
+        weights_config: dict[str, Any] | None = None,
+    ) -> tuple[str, Dataset]:
+        """The data set and generator settings the weights were trained with (``training.dataset`` and
+        ``training.dataset_kwargs`` of their ``config.json``), else ``dataset`` (default ``moving_digits``) sized
+        for the model (:func:`prediction_dataset`)."""
+        training = (weights_config or {}).get("training") or {}
+        name = dataset or training.get("dataset") or self.default_dataset
+        kwargs = dict(training.get("dataset_kwargs") or {}) if name == training.get("dataset") else {}
+        return name, prediction_dataset(name, split, getattr(model, "zoo_args", {}), **kwargs)
+
+    def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
+        """:func:`evaluate_prediction` (``spikes`` is not used: predictors are not profiled here)."""
+        spikes = options.pop("spikes", "binary")
+        if spikes != "binary":
+            raise ConfigError(f"task {self.name!r}: --spikes {spikes} applies to classifiers' profiles only")
+        return evaluate_prediction(model, data, **options)
+
+    def format_report(self, title: str, report: dict[str, Any]) -> list[str]:
+        lines = [
+            title.replace("samples)", "sequences)"),
+            f"  {'metric':<8}{'model':>12}{'copy last frame':>17}",
+        ]
+        for m, v in report["metrics"].items():
+            lines.append(f"  {m:<8}{v:>12.4f}{report['copy_last_frame'][m]:>17.4f}")
+        lines.append(
+            "  MSE / MAE: per-frame sums over C x H x W (unclipped); SSIM / PSNR on clipped predictions"
+        )
+        lines.append("  per future frame (MSE): " + ", ".join(f"{v:.2f}" for v in report["per_frame"]["mse"]))
+        if report.get("dtype"):
+            lines.append(f"  evaluated in {report['dtype']}")
+        return lines
+
+    def train(
+        self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
+    ) -> dict[str, Any]:
+        """:func:`train_prediction` (BPTT with scheduled sampling, single process)."""
+        return train_prediction(cfg, command, return_model=return_model)

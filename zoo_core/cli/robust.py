@@ -1,7 +1,7 @@
 """``zoo robust-eval``: clean and adversarial (FGSM / PGD) accuracy of a classifier.
 
 Importing this module registers the command. Like the rest of the CLI, torch and the registries load only when
-the command runs. The attacks and the ensemble rule are in :mod:`zoo_core.attacks`.
+the command runs. The model's task runs the attack (classifiers: :mod:`zoo_core.tasks.attacks`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import sys
 from fractions import Fraction
 
-from .cli import EXIT_OK, CLIError, Command, command
+from .base import EXIT_OK, CLIError, Command, command
 
 
 def parse_budget(text: str) -> float:
@@ -90,18 +90,19 @@ class RobustEvalCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         _check_args(args)
-        from torch.utils.data import Subset
+        from torch.utils.data import Subset  # lazy: zoo --help stays torch-free
 
-        from .api import create_model, model_info, split_tag
-        from .attacks import gradient_settings, robust_accuracy
-        from .errors import ConfigError
-        from .train import load_dataset
-        from .weights import load_pretrained
+        from ..api import (  # lazy: zoo --help stays torch-free
+            create_model,
+            get_task,
+            load_pretrained,
+            model_info,
+            split_tag,
+        )
 
         base, tag = split_tag(args.name)
         info = model_info(base)
-        if info.task != "image-classification":
-            raise CLIError(f"{base!r} is a {info.task} model; zoo robust-eval handles image classifiers")
+        task = get_task(info.task)
         if args.weights:
             model = load_pretrained(None, args.weights)
         else:
@@ -111,23 +112,11 @@ class RobustEvalCommand(Command):
                     file=sys.stderr,
                 )
             model = create_model(args.name, pretrained=tag is not None)
-        cfg = model.zoo_args
-        dataset = (
-            args.dataset or (info.weights[tag].dataset if tag and tag in info.weights else "") or "digits"
-        )
-        try:  # a registered data set (digits, a plugin's) or an image folder
-            data = load_dataset(dataset, args.split, int(cfg.get("in_chans", 1)), int(cfg.get("img_size", 8)))
-        except FileNotFoundError as exc:
-            raise CLIError(str(exc)) from None
+        weights = info.weights.get(tag) if tag else None
+        dataset, data = task.eval_data(model, dataset=args.dataset, split=args.split, weights=weights)
         if args.limit is not None:
             data = Subset(data, range(min(args.limit, len(data))))  # type: ignore[arg-type]
-        settings = None
-        if args.ensemble:
-            try:
-                settings = gradient_settings(model)
-            except ConfigError as exc:
-                raise CLIError(f"--ensemble: {exc}") from None
-        report = robust_accuracy(
+        report = task.robust_eval(
             model,
             data,
             attack=args.attack,
@@ -135,7 +124,7 @@ class RobustEvalCommand(Command):
             steps=args.steps,
             step_size=args.step_size,
             random_start=args.random_start,
-            settings=settings,
+            ensemble=args.ensemble,
             batch_size=args.batch_size,
             seed=args.seed,
             progress=not args.json,
@@ -152,7 +141,7 @@ class RobustEvalCommand(Command):
             f"{args.name} on {dataset} ({args.split}, {report['samples']} samples), {what}, eps {args.eps:.4g}"
         )
         print(f"  {'clean accuracy':<22}{report['clean_accuracy']:.4f}")
-        label = "robust accuracy" + (" (all)" if settings else "")
+        label = "robust accuracy" + (" (all)" if args.ensemble else "")
         print(f"  {label:<22}{report['robust_accuracy']:.4f}")
         for s, acc in report["per_setting"].items():
             print(f"    {s:<20}{acc:.4f}")

@@ -11,6 +11,8 @@ from typing import Literal
 import torch
 from torch.utils.data import TensorDataset
 
+from ..errors import ConfigError
+
 
 def digits(
     split: Literal["train", "test", "all"] = "train", test_fraction: float = 0.2, seed: int = 0
@@ -21,9 +23,9 @@ def digits(
     same samples; train and test never overlap.
     """
     if split not in ("train", "test", "all"):
-        raise ValueError(f"digits: split must be 'train', 'test' or 'all', got {split!r}")
+        raise ConfigError(f"digits: split must be 'train', 'test' or 'all', got {split!r}")
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"digits: test_fraction must be in (0, 1), got {test_fraction!r}")
+        raise ConfigError(f"digits: test_fraction must be in (0, 1), got {test_fraction!r}")
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

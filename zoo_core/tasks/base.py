@@ -1,0 +1,203 @@
+"""The task contract: what differs between image classification, video prediction, reconstruction, ...
+
+A task is a registered component (``register_tasks`` hook, ``zoo.list_tasks()``). Everything in the core that
+depends on what a model *does* asks its task: ``zoo eval`` (:meth:`Task.eval_data`, :meth:`Task.evaluate`,
+:meth:`Task.format_report`), ``zoo train`` (:meth:`Task.train`), ``zoo robust-eval``
+(:meth:`Task.robust_eval`), model cards (:meth:`Task.card_usage`, :meth:`Task.card_results`) and the
+conformance kit (:meth:`Task.check_model`, :meth:`Task.bad_inputs`). Nothing outside :mod:`zoo_core.tasks`
+branches on a task's name, so a plugin that registers a task makes its models work with all of these without
+touching the core.
+
+A subclass sets the class attributes ``name`` (its registry name), ``io`` (the I/O spec its models default to),
+``metrics`` (name, direction, definition), and overrides what its models need; the defaults below serve any
+supervised ``(input, target)`` task whose metrics are reported as a table.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..info import IOSpec, Metric, WeightInfo
+from ..plugins import create, runtime
+
+__all__ = [
+    "CARD_DTYPE",
+    "DTYPES",
+    "Task",
+    "TrainConfig",
+    "card_evaluation",
+    "cast_input",
+    "cast_model",
+    "get_task",
+]
+
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: the precision cards' metrics are measured in (and ``zoo eval`` reproduces them in): float32 convolutions take
+#: other kernels on other CPUs (AVX2, AVX-512), a few spikes flip and the metrics move in their last digits
+CARD_DTYPE = "float64"
+
+
+def card_evaluation(model: nn.Module, tag: str | None, spikes: str = "binary") -> dict[str, Any]:
+    """The ``evaluation`` record of a card: how its metrics were measured and the command that reproduces them."""
+    name = f"{getattr(model, 'zoo_name', 'MODEL')}.{tag or 'TAG'}"
+    extra = " --spikes events" if spikes == "events" else ""
+    return {"dtype": CARD_DTYPE, "spikes": spikes, "command": f"zoo eval {name} --pretrained{extra}"}
+
+
+def cast_model(model: nn.Module, dtype: str | None) -> nn.Module:
+    """``model`` itself (``dtype=None``), or a copy in ``dtype`` (``"float32"``/``"float64"``).
+
+    Card metrics are measured in float64 where the card says so: float32 convolutions take different kernels on
+    different CPUs (AVX2, AVX-512), a few spikes flip and the metrics move in their last digits; in float64 the
+    same weights give the same metrics everywhere."""
+    if dtype is None:
+        return model
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return copy.deepcopy(model).to(DTYPES[dtype])
+
+
+def cast_input(x: Tensor, dtype: str | None) -> Tensor:
+    """``x`` in ``dtype`` when it holds floats (labels and integer inputs are left alone)."""
+    return x.to(DTYPES[dtype]) if dtype is not None and x.is_floating_point() else x
+
+
+@dataclass
+class TrainConfig:
+    """What ``zoo train`` / ``tools/train.py`` train and how (recorded in the weight folder's card)."""
+
+    model: str
+    dataset: str | None = None
+    learning_rule: str = "bptt"
+    rule_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    #: "adamw" or "sgd" (the papers' recipes: momentum, optionally Nesterov); cosine schedule either way
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    nesterov: bool = False
+    seed: int = 0
+    out: str | None = None
+    tag: str | None = None
+    num_workers: int = 0
+    max_steps: int | None = None
+    log_json: str | None = None
+    verbose: bool = True
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+class Task:
+    """Base class of tasks. Subclasses set ``name``, ``io`` and ``metrics`` and override what differs."""
+
+    #: the registry name (``register(Task.name, Task)``)
+    name: ClassVar[str] = ""
+    #: the I/O spec a model of this task has unless it declares its own
+    io: ClassVar[IOSpec]
+    #: what :meth:`evaluate` reports, in order
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    #: data set used when neither the command line nor the weights name one
+    default_dataset: ClassVar[str | None] = None
+    #: the Hugging Face Hub ``pipeline_tag`` of its models' cards (``None``: none fits)
+    hub_pipeline_tag: ClassVar[str | None] = None
+
+    # -- data --------------------------------------------------------------------------------------------------
+    def dataset_names(self) -> list[str]:
+        """Registered data sets made for this task."""
+        reg = runtime().registries["dataset"]
+        return [n for n in reg.names() if reg.get(n).info.task == self.name]  # type: ignore[attr-defined]
+
+    def eval_data(
+        self,
+        model: nn.Module,
+        *,
+        dataset: str | None,
+        split: str,
+        weights: WeightInfo | None = None,
+        weights_config: dict[str, Any] | None = None,
+    ) -> tuple[str, Dataset]:
+        """``(data set name, data)`` to evaluate ``model`` on: ``dataset`` if given, else the data set of its
+        weights, else :attr:`default_dataset`; a registered name or a folder (``zoo_core.data.load_dataset``)."""
+        name = dataset or (weights.dataset if weights else "") or self.default_dataset
+        if not name:
+            raise ConfigError(
+                f"task {self.name!r}: name a data set (--dataset); registered ones for this task: "
+                f"{', '.join(self.dataset_names()) or 'none'}"
+            )
+        args = getattr(model, "zoo_args", {}) or {}
+        size = args.get("img_size", 8)
+        size = size[0] if isinstance(size, list | tuple) else size
+        return name, load_dataset(name, split, int(args.get("in_chans", 1)), int(size or 8))
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+    def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
+        """Metrics of ``model`` on ``data`` (a JSON-friendly dict with at least ``samples`` and ``metrics``)."""
+        raise NotImplementedError(f"task {self.name!r} does not implement evaluate()")
+
+    def format_report(self, title: str, report: dict[str, Any]) -> list[str]:
+        """The lines ``zoo eval`` prints for a report of :meth:`evaluate` (default: one row per metric)."""
+        lines = [title]
+        for m in self.metrics:
+            if m.name in report.get("metrics", {}):
+                lines.append(f"  {m.name:<18}{_fmt(report['metrics'][m.name])}  ({m.direction} is better)")
+        return lines
+
+    def robust_eval(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
+        """Accuracy under adversarial attack (``zoo robust-eval``); tasks without such a protocol refuse."""
+        raise ConfigError(f"task {self.name!r} has no adversarial evaluation; zoo robust-eval cannot run it")
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def train(
+        self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
+    ) -> dict[str, Any]:
+        """Train ``cfg.model`` and (with ``cfg.out``) write a weight folder with its card."""
+        raise ConfigError(f"task {self.name!r} has no training loop; zoo train cannot train its models")
+
+    # -- cards -------------------------------------------------------------------------------------------------
+    def card_usage(self, full_name: str, args: dict[str, Any]) -> list[str]:
+        """Python lines of the card's usage example after ``model = zoo.create_model(...)``."""
+        return []
+
+    def card_results(self, config: dict[str, Any]) -> list[str]:
+        """The card's results section (Markdown lines) from a weight folder's ``config.json``: a table of the
+        measured metrics (and the baselines recorded beside them)."""
+        metrics: dict[str, Any] = dict(config.get("metrics") or {})
+        if not metrics:
+            return ["No measured results recorded for these weights."]
+        split = (config.get("training") or {}).get("eval_split", "test")
+        return [
+            "| measure | value |",
+            "|---|---|",
+            *(f"| {k} ({split}) | {_fmt(v)} |" for k, v in sorted(metrics.items())),
+        ]
+
+    # -- conformance -------------------------------------------------------------------------------------------
+    def check_model(
+        self, who: str, model: nn.Module, inputs: Sequence[tuple[Any, Tensor]], config: dict
+    ) -> None:
+        """Task-specific conformance checks beyond the kit's generic ones (raise ``AssertionError``)."""
+
+    def bad_inputs(self, x: Tensor) -> list[tuple[str, Tensor]]:
+        """Inputs a model of this task must refuse with a clear error, besides wrong rank and NaN:
+        ``(description, tensor)`` pairs derived from a valid input ``x``."""
+        return []
+
+
+def get_task(name: str) -> Task:
+    """The registered task ``name`` (``zoo.list_tasks()``)."""
+    return create("task", name)  # type: ignore[no-any-return]

@@ -1,0 +1,290 @@
+r"""Image classification (task ``image-classification``): evaluation, training, cards and checks of classifiers.
+
+A classifier takes ``[B, C, H, W]`` images in [0, 1] (repeated over time inside) or ``[T, B, C, H, W]`` frames
+and returns logits ``[B, num_classes]`` (:data:`CLASSIFICATION_IO`).
+
+:func:`evaluate` makes two passes over the data: a timed plain forward pass (accuracy and throughput, no hooks),
+then a profiled pass (:func:`zoo_core.profiling.profile`) whose per-sample counts (SOPs, MACs, energy, firing
+rate) are averaged over all samples. Training (:meth:`ImageClassification.train`) runs the registered learning
+rule's ``training_step`` in the shared loop (:func:`zoo_core.tasks.training.fit`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..data import load_dataset
+from ..hub import save_pretrained
+from ..info import IOSpec, Metric, TensorSpec
+from ..plugins import create, entry, model_config, runtime
+from ..profiling import profile
+from .attacks import gradient_settings, robust_accuracy
+from .base import CARD_DTYPE, Task, TrainConfig, cast_input, cast_model
+from .training import build_model, describe_optimizer, distributed, fit
+
+__all__ = ["CLASSIFICATION_IO", "ImageClassification", "accuracy", "cast_input", "cast_model", "evaluate"]
+
+CLASSIFICATION_IO = IOSpec(
+    inputs=(
+        TensorSpec(name="image", shape=("B", "in_chans", "img_size", "img_size"), kind="unit"),
+        TensorSpec(name="frames", shape=("T", "B", "in_chans", "img_size", "img_size"), kind="unit"),
+    ),
+    output=TensorSpec(name="logits", shape=("B", "num_classes")),
+    description="static images are repeated T times inside; logits are the mean over T",
+)
+
+#: the energy model printed with every profile
+ENERGY_NOTE = "E = 4.6 pJ x MACs + 0.9 pJ x SOPs (45 nm, Horowitz 2014)"
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int = 256,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+    spikes: str = "binary",
+    dtype: str | None = None,
+) -> dict[str, Any]:
+    """Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``.
+
+    ``spikes`` is :func:`zoo_core.profiling.profile`'s: ``"events"`` counts graded spikes (amplitude
+    :math:`\theta`, :math:`k\theta`, real values) as events instead of analog values. ``dtype`` (``"float64"``)
+    evaluates a copy of the model in that precision (see :func:`cast_model`)."""
+    from tqdm import tqdm  # progress bars load with the first evaluation
+
+    model = cast_model(model, dtype).to(device).eval()
+    # event data sets batch time first (`collate_fn`, e.g. zoo_core.dvs.collate_time_first)
+    loader = DataLoader(data, batch_size=batch_size, collate_fn=getattr(data, "collate_fn", None))
+    correct = total = 0
+    seconds = 0.0
+    for x, y in tqdm(loader, desc="accuracy", disable=None if progress else True, leave=False):
+        x, y = cast_input(x, dtype).to(device), y.to(device)
+        t0 = time.perf_counter()
+        logits = model(x)
+        seconds += time.perf_counter() - t0
+        correct += int((logits.argmax(-1) == y).sum())
+        total += len(y)
+    sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
+    fired = neurons = 0.0
+    convention = ""
+    for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
+        p = profile(model, cast_input(x, dtype).to(device), spikes=spikes)
+        n = p.batch_size  # inferred from the input layout ([T, B, ...] event input: dim 1)
+        for k in sums:
+            sums[k] += getattr(p, k) * n
+        # the batch's mean rate weighs its neuron-steps, which scale with the number of samples
+        elems = n * sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
+        fired += (p.mean_firing_rate or 0.0) * elems
+        neurons += elems
+        convention = p.convention
+    return {
+        "spikes": spikes,
+        "dtype": dtype,
+        "accuracy": correct / max(total, 1),
+        "samples": total,
+        "mean_firing_rate": fired / neurons if neurons else 0.0,
+        **{k: v / max(total, 1) for k, v in sums.items()},
+        "convention": convention,
+        "samples_per_second": total / seconds if seconds > 0 else float("inf"),
+    }
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` on ``data`` (eval mode)."""
+    model.eval()
+    correct = total = 0
+    for x, y in DataLoader(data, batch_size=batch_size, collate_fn=getattr(data, "collate_fn", None)):
+        correct += int((model(x).argmax(-1) == y).sum())
+        total += len(y)
+    return correct / max(total, 1)
+
+
+def _num(v: float) -> str:
+    if v >= 1e6:
+        return f"{v:,.0f} ({v:.3e})"
+    return f"{v:,.1f}" if v >= 100 else f"{v:.4g}"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class ImageClassification(Task):
+    """Classify images or event frames: accuracy, firing rate, SOPs, MACs and energy per sample."""
+
+    name = "image-classification"
+    io = CLASSIFICATION_IO
+    metrics = (
+        Metric(name="accuracy", direction="higher", definition="top-1 accuracy: argmax of the logits (the mean "
+               "over T of the per-step logits) equals the label"),
+    )  # fmt: skip
+    default_dataset = "digits"
+    hub_pipeline_tag = "image-classification"
+
+    # -- evaluation --------------------------------------------------------------------------------------------
+    def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
+        """:func:`evaluate`; the report's ``metrics`` holds the accuracy, the rest its profile and throughput."""
+        report = evaluate(model, data, **options)
+        return {"metrics": {"accuracy": report["accuracy"]}, **report}
+
+    def format_report(self, title: str, report: dict[str, Any]) -> list[str]:
+        rows = [
+            ("accuracy", f"{report['accuracy']:.4f}"),
+            ("mean firing rate", f"{report['mean_firing_rate']:.4f}"),
+            ("SOPs / sample", _num(report["sops"])),
+            ("MACs / sample", _num(report["macs"])),
+            ("energy / sample", f"{_num(report['energy_pj'])} pJ ({report['energy_pj'] / 1e6:.4g} uJ)"),
+            ("throughput", f"{report['samples_per_second']:,.0f} samples/s"),
+        ]
+        lines = [title, *(f"  {k:<18}{v}" for k, v in rows), f"  energy convention: {ENERGY_NOTE}"]
+        if report.get("spikes") == "events":
+            lines.append(
+                "  spikes: events (every non-zero neuron output counts as one event, whatever its value)"
+            )
+        if report.get("dtype"):
+            lines.append(f"  evaluated in {report['dtype']}")
+        return lines
+
+    def robust_eval(
+        self, model: nn.Module, data: Dataset, ensemble: bool = False, **options: Any
+    ) -> dict[str, Any]:
+        """Clean and adversarial accuracy (:func:`zoo_core.tasks.attacks.robust_accuracy`); ``ensemble=True``
+        attacks under every gradient setting the model offers and counts a sample only if it survives all."""
+        settings = gradient_settings(model) if ensemble else None
+        return robust_accuracy(model, data, settings=settings, **options)
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def train(
+        self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
+    ) -> dict[str, Any]:
+        """Train with the learning rule ``cfg.learning_rule`` (its ``training_step`` per batch, cross-entropy of
+        the mean logits for ``bptt``), then report test accuracy and (``cfg.out``) write the weight folder."""
+        dataset = cfg.dataset or self.default_dataset
+        with distributed() as dist:
+            torch.manual_seed(cfg.seed)  # same seed on every rank: identical initial replicas
+            margs = model_config(cfg.model, **cfg.model_kwargs)
+            in_chans, img_size = int(margs.get("in_chans", 1)), int(margs.get("img_size", 8))
+            train_set = load_dataset(dataset, "train", in_chans, img_size, cfg.seed)
+            test_set = load_dataset(dataset, "test", in_chans, img_size, cfg.seed)
+            model = build_model(cfg.model, **cfg.model_kwargs).to(dist.device)
+            rule = create("learning_rule", cfg.learning_rule, **cfg.rule_kwargs)
+            model = rule.prepare(model)
+            result = fit(cfg, model, train_set, rule.training_step, dist)
+            if dist.rank == 0:
+                result["test_accuracy"] = accuracy(model, test_set)
+                if cfg.verbose:
+                    print(
+                        f"test accuracy: {result['test_accuracy']:.4f} ({len(test_set)} samples)", flush=True
+                    )
+            if dist.rank == 0 and cfg.out:
+                self.write_folder(model.cpu(), cfg, dataset, test_set, result, command or "")
+                print(f"wrote {cfg.out}", flush=True)
+        if return_model:
+            result["model"] = model
+        return result
+
+    def write_folder(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        dataset: str,
+        test_set: Dataset,
+        result: dict[str, Any],
+        command: str,
+    ) -> Path:
+        """Measure (accuracy, firing rate, SOPs, energy; in float64, so the card holds on any CPU) and write the
+        weight folder with its card."""
+        report = evaluate(model, test_set, progress=False, dtype=CARD_DTYPE)
+        registered = dataset in runtime().registries["dataset"]
+        info = entry("dataset", dataset).info if registered else None
+        training = {
+            "command": command,
+            "dataset": dataset,
+            "split": f"{info.description}, seed {cfg.seed}" if info else "folder split",
+            "seed": cfg.seed,
+            "learning_rule": f"{cfg.learning_rule} {cfg.rule_kwargs or ''}".strip(),
+            "epochs": cfg.epochs,
+            "optimizer": describe_optimizer(cfg),
+            "eval_split": "test",
+            "dataset_name": (info.title or dataset) if info else dataset,  # type: ignore[attr-defined]
+            "seconds": round(result["seconds"], 1),
+        }
+        extra = {
+            "metrics": {"accuracy": report["accuracy"]},
+            "profile": {
+                k: report[k] for k in ("mean_firing_rate", "sops", "macs", "energy_pj", "convention")
+            },
+            "training": training,
+        }
+        return save_pretrained(model, cfg.out, tag=cfg.tag, extra_config=extra)  # type: ignore[arg-type]
+
+    # -- cards -------------------------------------------------------------------------------------------------
+    def card_usage(self, full_name: str, args: dict[str, Any]) -> list[str]:
+        if "in_chans" not in args or "img_size" not in args:
+            return []
+        return [
+            f"x = torch.rand(1, {args['in_chans']}, {args['img_size']}, {args['img_size']})  # [B, C, H, W] in [0, 1]",
+            "logits = model(x)  # [B, num_classes]",
+        ]
+
+    def card_results(self, config: dict[str, Any]) -> list[str]:
+        lines = super().card_results(config) if config.get("metrics") else []
+        profile_ = dict(config.get("profile") or {})
+        rows = [
+            (label, profile_[key])
+            for key, label in (
+                ("mean_firing_rate", "mean firing rate"),
+                ("sops", "SOPs per sample"),
+                ("macs", "MACs per sample"),
+                ("energy_pj", "energy per sample (pJ)"),
+            )
+            if key in profile_
+        ]
+        if rows and not lines:
+            lines = ["| measure | value |", "|---|---|"]
+        lines += [f"| {label} | {_fmt(v)} |" for label, v in rows]
+        if profile_:
+            convention = profile_.get("convention", ENERGY_NOTE).rstrip(".")
+            lines += ["", f"Energy convention: {convention}."]
+        return lines or super().card_results(config)
+
+    # -- conformance -------------------------------------------------------------------------------------------
+    def check_model(
+        self, who: str, model: nn.Module, inputs: Sequence[tuple[Any, Tensor]], config: dict
+    ) -> None:
+        """A static ``[B, C, H, W]`` image gives the logits of that image repeated ``T`` times as frames."""
+        static = [x for s, x in inputs if len(s.shape) == 4]
+        if not static or not any(len(s.shape) == 5 for s, _ in inputs) or "T" not in config:
+            return
+        x = static[0]
+        m = copy.deepcopy(model).double().eval()
+        with torch.no_grad():
+            a = m(x.double())
+            b = m(x.double().unsqueeze(0).repeat(int(config["T"]), 1, 1, 1, 1))
+        if not torch.allclose(a, b, rtol=1e-9, atol=1e-12):
+            raise AssertionError(
+                f"{who}: check 'static image equals repeated frames' failed: a static [B,C,H,W] image must be "
+                "the same as that image repeated T times as [T,B,C,H,W] frames"
+            )
+
+    def bad_inputs(self, x: Tensor) -> list[tuple[str, Tensor]]:
+        if x.dim() < 3:
+            return []
+        c = x.shape[-3]
+        wrong = torch.cat([x, x[..., :1, :, :]], dim=-3)
+        empty = x.unsqueeze(0)[:0].expand(0, *x.shape) if x.dim() == 4 else x[:0]
+        return [
+            (f"an input with {c + 1} channels instead of {c}", wrong),
+            ("a [T,B,C,H,W] input with T = 0", empty),
+        ]
