@@ -9,8 +9,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import zoo_core as zoo
-from zoo_core.tasks.attacks import fgsm, pgd, robust_accuracy
 from zoo_core.errors import ConfigError, InputError
+from zoo_core.tasks.attacks import fgsm, pgd, robust_accuracy
 
 
 def linear_model(seed: int = 0) -> nn.Module:

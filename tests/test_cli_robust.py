@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import zoo_core as zoo
-from zoo_core.tasks.attacks import fgsm
 from zoo_core.cli import main
 from zoo_core.cli.robust import parse_budget
+from zoo_core.tasks.attacks import fgsm
 
 CARD = "spiking_cnn.digits_t4"
 

@@ -5,6 +5,9 @@ import torch
 from torch import nn
 
 import zoo_core as zoo
+from zoo_core.errors import ConfigError, InputError
+from zoo_core.layers import StepWise
+from zoo_core.neurons import IF, LIF, BaseNeuron
 from zoo_core.sdk import (
     QCFS,
     ConversionIF,
@@ -17,9 +20,6 @@ from zoo_core.sdk import (
     unfold_time,
     wrap_stepwise,
 )
-from zoo_core.errors import ConfigError, InputError
-from zoo_core.layers import StepWise
-from zoo_core.neurons import IF, LIF, BaseNeuron
 from zoo_core.testing import ConformanceError, check_neuron
 
 

@@ -23,10 +23,9 @@ import torch
 from safetensors.torch import load_file
 
 import zoo_core as zoo
-from zoo_core.hub import WEIGHT_FILES
-from zoo_core.info import WeightInfo
 from zoo_core.errors import WeightsError
-from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHT_FILES, WEIGHTS_NAME, sha256_file
+from zoo_core.info import WeightInfo
 
 pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev extra: pip install -e '.[dev]'")
 

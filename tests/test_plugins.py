@@ -436,7 +436,14 @@ def test_register_neuron_and_model_by_decorator() -> None:
     ) -> torch.nn.Module:
         from zoo_core.models.spiking_cnn import SpikingCNN
 
-        return SpikingCNN(num_classes, in_chans, img_size, T, channels=[4], neuron="fx_notebook_lif")
+        return SpikingCNN(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            img_size=img_size,
+            T=T,
+            channels=[4],
+            neuron="fx_notebook_lif",
+        )
 
     try:
         assert NotebookLIF.__name__ == "NotebookLIF"  # the decorator returns the class itself

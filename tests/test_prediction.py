@@ -124,7 +124,7 @@ def test_zoo_train_and_eval_a_predictor(capsys, tmp_path):
     kwargs = {"num_hidden": [16], "img_size": 24, "pre_seq_length": 2, "aft_seq_length": 2}
     code = main(
         [
-            "train", "stc_lif_mmnist", "--dataset", "moving_digits", "--model-kwargs", json.dumps(kwargs),
+            "train", "spiking_predictor_stc_baseline_lif_mmnist", "--dataset", "moving_digits", "--model-kwargs", json.dumps(kwargs),
             "--rule-kwargs", '{"sampling_start_value": 0.5}', "--max-steps", "2", "--epochs", "1",
             "--batch-size", "4", "--lr", "1e-3", "--out", str(out), "--tag", "moving_digits_2to2",
         ]
@@ -135,7 +135,7 @@ def test_zoo_train_and_eval_a_predictor(capsys, tmp_path):
     assert cfg["training"]["dataset_kwargs"]["canvas"] == 24
     assert {"mse", "mae", "ssim", "psnr", "copy_last_mse", "copy_last_psnr"} <= set(cfg["metrics"])
     capsys.readouterr()
-    assert main(["eval", "stc_lif_mmnist", "--weights", str(out), "--json"]) == 0
+    assert main(["eval", "spiking_predictor_stc_baseline_lif_mmnist", "--weights", str(out), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["samples"] == 256
     # the same per-sample values; only the order of the sums differs (CLI batches of 256, training's of 32)
@@ -144,4 +144,6 @@ def test_zoo_train_and_eval_a_predictor(capsys, tmp_path):
     )
     assert rep["copy_last_frame"]["mse"] == pytest.approx(cfg["metrics"]["copy_last_mse"], rel=1e-12)
     with pytest.raises(ValueError, match="BPTT only"):
-        zoo.train.train(zoo.train.TrainConfig(model="stc_lif_mmnist", learning_rule="tet"))
+        zoo.tasks.train(
+            zoo.tasks.TrainConfig(model="spiking_predictor_stc_baseline_lif_mmnist", learning_rule="tet")
+        )

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo_core.errors import ConfigError
 from zoo_core.checks import check_positive_int
+from zoo_core.errors import ConfigError
 from zoo_core.models.qcfs import (
     VGG13_CFG,
     VGG16_CFG,

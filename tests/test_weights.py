@@ -9,9 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import zoo_core as zoo
-from zoo_core.hub import parse_card
 from zoo_core.errors import WeightsError
-from zoo_core.hub import CONFIG_NAME, WEIGHTS_NAME, load_official, sha256_file
+from zoo_core.hub import CONFIG_NAME, WEIGHTS_NAME, load_official, parse_card, sha256_file
 
 
 @pytest.fixture

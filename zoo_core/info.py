@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .errors import ConfigError
+
 
 class Paper(BaseModel):
     """The publication a component comes from."""
@@ -68,7 +70,7 @@ class TensorSpec(BaseModel):
                 out.append(batch)
             else:
                 if d not in config:
-                    raise KeyError(
+                    raise ConfigError(
                         f"tensor spec {self.name!r}: dimension {d!r} is not an argument of the model"
                     )
                 v = config[d]

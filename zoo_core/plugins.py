@@ -167,6 +167,12 @@ def _add_task(
     return regs[kind].add(name, factory, owner, **meta)
 
 
+#: what a weight tag may set besides its model's defaults: the number of time steps it was trained for (tags name
+#: their data set and T, ``.imagenet_t4``); anything else is another architecture, hence another model name
+TAG_MAY_SET = frozenset({"T"})
+_MISSING = object()
+
+
 def _add_model(
     regs: Registries, kind: str, owner: str, name: str, factory: Callable[..., Any], **meta: Any
 ) -> Any:
@@ -182,12 +188,15 @@ def _add_model(
     defaults = meta.get("defaults") or {}
     for tag, w in (meta.get("weights") or {}).items():
         config = w.config if hasattr(w, "config") else dict(w).get("config", {})
-        changed = sorted(k for k, v in config.items() if k not in defaults or defaults[k] != v)
+        changed = sorted(
+            k for k, v in config.items() if k not in TAG_MAY_SET and defaults.get(k, _MISSING) != v
+        )
         if changed:
             raise ConfigError(
                 f"model {name!r}: weight tag {tag!r} changes the architecture ({', '.join(changed)} differ from "
-                "the model's defaults); a tag names trained weights of exactly its model, so register that "
-                "configuration as a model (or variant) of its own"
+                "the model's defaults); a tag names trained weights of exactly its model (only "
+                f"{', '.join(sorted(TAG_MAY_SET))} may differ), so register that configuration as a model (or "
+                "variant) of its own"
             )
     return regs[kind].add(name, factory, owner, **meta)
 

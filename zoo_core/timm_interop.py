@@ -95,6 +95,7 @@ def register_with_timm(pattern: str = "*") -> list[str]:
     and a name timm already has from elsewhere is never overwritten.
     """
     try:
+        # timm is optional: imported only when the bridge is used
         from timm.models import generate_default_cfgs, register_model
         from timm.models._registry import _model_entrypoints
     except ImportError as exc:  # pragma: no cover - depends on the environment

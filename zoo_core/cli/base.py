@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
+import os
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
+
+from ..version import __version__
 
 PROG = "zoo"
 EXIT_OK = 0
@@ -66,7 +70,6 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
         from ..plugins import API_VERSION  # the plugin runtime loads only for --version
-        from ..version import __version__
 
         py = ".".join(str(v) for v in sys.version_info[:3])
         print(f"zoo-core {__version__} (plugin API {API_VERSION}, Python {py})")
@@ -145,8 +148,6 @@ def main(argv: list[str] | None = None) -> int:
             _error(str(exc))
             return EXIT_ERROR
         except BrokenPipeError:  # `zoo list | head`
-            import os
-
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             return EXIT_OK
@@ -209,8 +210,6 @@ def kind_label(kind: str) -> str:
 
 
 def as_json(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, indent=2, default=repr)
 
 

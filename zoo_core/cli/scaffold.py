@@ -13,6 +13,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+from ..version import __version__
 from .base import EXIT_OK, CLIError, Command, command, note
 
 
@@ -93,7 +95,6 @@ def plugin_name_problem(name: str) -> str | None:
 def template_variables(name: str) -> dict[str, str]:
     """The values of the ``{{...}}`` placeholders in the plugin templates."""
     from ..plugins import API_VERSION  # lazy: zoo --help stays torch-free
-    from ..version import __version__
 
     return {
         "name": name,
@@ -137,7 +138,7 @@ def render_plugin(name: str, parent: Any) -> tuple[Any, list[Any]]:
 
     problem = plugin_name_problem(name)
     if problem:
-        raise ValueError(problem)
+        raise ConfigError(problem)
     parent = Path(parent)
     dest = parent / name
     if dest.exists() or dest.is_symlink():

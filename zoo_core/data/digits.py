@@ -26,8 +26,8 @@ def digits(
         raise ConfigError(f"digits: split must be 'train', 'test' or 'all', got {split!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"digits: test_fraction must be in (0, 1), got {test_fraction!r}")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from sklearn.datasets import load_digits  # scikit-learn loads only when the data set is built
+    from sklearn.model_selection import train_test_split  # (the same)
 
     data = load_digits()
     x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0

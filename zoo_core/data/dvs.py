@@ -175,7 +175,7 @@ class EventFrameFolder(Dataset):
         path, label = self.samples[self.indices[index]]
         x = torch.from_numpy(self.load(path))
         if self.img_size is not None and x.shape[-2:] != (self.img_size, self.img_size):
-            from torchvision.transforms.functional import resize
+            from torchvision.transforms.functional import resize  # torchvision loads only to resize frames
 
             m = x.shape[0]
             x = resize(x.flatten(0, 1), [self.img_size, self.img_size], antialias=True).unflatten(0, (m, 2))

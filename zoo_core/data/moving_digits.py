@@ -43,7 +43,7 @@ def digit_images(scale: int) -> np.ndarray:
 
     Cached and read-only (shared by every data set built with the same scale).
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn loads only when the data set is built
 
     imgs = load_digits().images.astype(np.float32) / 16.0
     out = np.stack([np.kron(im, np.ones((scale, scale), dtype=np.float32)) for im in imgs])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import WeightsError
 from ..info import ModelInfo, Paper
 
 LIBRARY_NAME = "zoo-core"
@@ -107,6 +108,14 @@ def render_card(name: str, tag: str | None, config: dict[str, Any], info: ModelI
     lines += task.card_usage(full, args)
     lines += ["```", "", f"From the command line: `zoo eval {full} --pretrained`.", ""]
     lines += ["## Results", "", *task.card_results(config), ""]
+    evaluation = config.get("evaluation") or {}
+    if evaluation.get("dtype"):
+        lines += [
+            f"Measured in {evaluation['dtype']}, so the numbers hold on any CPU (float32 kernels differ between "
+            f"AVX2 and AVX-512 machines and flip a few spikes); `{evaluation.get('command', 'zoo eval')}` "
+            "reproduces them.",
+            "",
+        ]
     lines += ["## Training", ""]
     if training:
         for key, label in (
@@ -144,5 +153,5 @@ def parse_card(text: str) -> Any:
     if not d.get("license"):
         problems.append("license is missing")
     if problems:
-        raise ValueError("invalid model card: " + "; ".join(problems))
+        raise WeightsError("invalid model card: " + "; ".join(problems))
     return card

@@ -9,6 +9,7 @@ are fetched; nothing downloaded is ever executed.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,7 @@ def _transfer_errors() -> tuple[type[BaseException], ...]:
     ``huggingface_hub`` re-raises proxy errors of its HTTP client (``httpx``/``httpx2``, not ``OSError``) and has
     a few errors of its own that derive from plain ``Exception``; all of them mean "the download failed".
     """
-    import sys
-
-    from huggingface_hub import errors
+    from huggingface_hub import errors  # huggingface_hub loads only when the Hub is used
 
     found: list[type[BaseException]] = [
         c
@@ -52,6 +51,7 @@ def download(repo_id: str, revision: str | None = None, cache_dir: str | None = 
     Every failure (unknown repo or revision, no network, ``HF_HUB_OFFLINE=1`` with nothing cached, a repo that
     is not a weight folder) raises :class:`~zoo_core.weights.WeightsError` naming ``hf://repo@revision``.
     """
+    # huggingface_hub loads only when the Hub is used
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 

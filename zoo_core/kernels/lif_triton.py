@@ -47,6 +47,7 @@ import math
 import os
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,6 +74,7 @@ def _triton() -> Any:
     if _triton_error is not None:
         return None
     try:
+        # triton is optional and slow to import: only when the kernel first runs
         import triton
         import triton.language as language
     except Exception as exc:  # ImportError, or a broken install raising anything at import time
@@ -290,9 +292,9 @@ def _load(interpret: bool) -> tuple[Any, Any]:
         if _triton() is None:
             raise RuntimeError(f"lif_multistep:triton: triton cannot be imported ({_triton_error})")
         if interpret:
-            from triton.runtime.interpreter import InterpretedFunction as wrap
+            from triton.runtime.interpreter import InterpretedFunction as wrap  # (triton, lazily)
         else:
-            from triton.runtime.jit import JITFunction as wrap
+            from triton.runtime.jit import JITFunction as wrap  # (triton, lazily)
         ks = _kernels[interpret] = (wrap(_lif_fwd_kernel), wrap(_lif_bwd_kernel))
     return ks
 
@@ -328,8 +330,6 @@ def _surrogate_constants(name: str, alpha: float) -> tuple[float, float]:
 
 
 def _config(x: Tensor, kw: dict[str, Any]) -> _Config:
-    import numpy as np
-
     tau = kw["tau"]
     v_reset = kw["v_reset"]
     sur = kw["surrogate"]

@@ -257,7 +257,7 @@ def robust_accuracy(
     if attack == "pgd":
         gen = torch.Generator().manual_seed(seed)
         kwargs = {"steps": steps, "step_size": step_size, "random_start": random_start, "generator": gen}
-    from tqdm import tqdm
+    from tqdm import tqdm  # progress bars load with the first attack
 
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
     model = model.to(device)

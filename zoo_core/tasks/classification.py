@@ -27,7 +27,7 @@ from ..info import IOSpec, Metric, TensorSpec
 from ..plugins import create, entry, model_config, runtime
 from ..profiling import profile
 from .attacks import gradient_settings, robust_accuracy
-from .base import CARD_DTYPE, Task, TrainConfig, cast_input, cast_model
+from .base import CARD_DTYPE, Task, TrainConfig, card_evaluation, cast_input, cast_model
 from .training import build_model, describe_optimizer, distributed, fit
 
 __all__ = ["CLASSIFICATION_IO", "ImageClassification", "accuracy", "cast_input", "cast_model", "evaluate"]
@@ -225,6 +225,7 @@ class ImageClassification(Task):
             "profile": {
                 k: report[k] for k in ("mean_firing_rate", "sops", "macs", "energy_pj", "convention")
             },
+            "evaluation": card_evaluation(model, cfg.tag),
             "training": training,
         }
         return save_pretrained(model, cfg.out, tag=cfg.tag, extra_config=extra)  # type: ignore[arg-type]

@@ -106,6 +106,7 @@ class Distributed:
         """``model`` for training: wrapped in ``DistributedDataParallel`` under torchrun."""
         if not self.enabled:
             return model
+        # the distributed package loads only under torchrun
         from torch.nn.parallel import (
             DistributedDataParallel,  # loads the distributed package only under torchrun
         )
