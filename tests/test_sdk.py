@@ -40,7 +40,9 @@ def test_timm_head_api_of_the_base() -> None:
     assert model.num_classes == 5 and model(x).shape == (3, 5)
     assert model.get_classifier().in_features == 24
     model.reset_classifier(0)  # timm: no classifier, the head returns the pooled features
-    assert model(x).shape == (3, 24)
+    assert model(x).shape == (3, 24) and model.num_features == 24
+    model.reset_classifier(7)  # and back: the layer returns where it was
+    assert model(x).shape == (3, 7) and model.get_classifier() is model.head.module
     with pytest.raises(ConfigError, match="num_classes must be an integer >= 0"):
         model.reset_classifier(-1)
 

@@ -158,19 +158,21 @@ def _describe(kind: str, info: Any) -> list[str]:
     ]
     if p.url:
         rows.append(("url", p.url))
-    handled = {"name", "kind", "plugin", "paper", "defaults", "description", "io", "weights"}
+    handled = {"name", "kind", "plugin", "paper", "defaults", "description", "io", "weights", "metrics"}
     for field in type(info).model_fields:
         if field not in handled:
             value = getattr(info, field)
             if value not in ({}, [], (), None, ""):
                 rows.append((field.replace("_", " "), fmt_value(value)))
-    if kind == "model":
+    if kind in ("model", "task"):
         io = info.io
         for spec in io.inputs:
             rows.append(("input", _dims(spec, info.defaults)))
         rows.append(("output", _dims(io.output, info.defaults)))
         if io.description:
             rows.append(("", io.description))
+    for i, m in enumerate(getattr(info, "metrics", ()) if kind == "task" else ()):
+        rows.append(("metrics" if i == 0 else "", f"{m.name} ({m.direction} is better): {m.definition}"))
     rows.append(("defaults", fmt_value(info.defaults)))
     if kind == "model":
         if not info.weights:

@@ -83,8 +83,10 @@ class SpikingClassifier(nn.Module):
 
     @property
     def num_features(self) -> int:
-        """Width of the features the head receives (the input width of its first linear layer)."""
-        return self._linears()[0][1].in_features
+        """Width of the features the head receives (the input width of its first linear layer; kept when
+        ``reset_classifier(0)`` leaves the head without one)."""
+        found = [m for m in self.head_module().modules() if isinstance(m, nn.Linear)]
+        return found[0].in_features if found else int(getattr(self, "_head_in_features", 0))
 
     def get_classifier(self) -> nn.Module:
         """The final linear layer (timm's ``get_classifier``)."""
@@ -101,11 +103,18 @@ class SpikingClassifier(nn.Module):
             raise ConfigError(
                 f"{type(self).__name__}: num_classes must be an integer >= 0, got {num_classes!r}"
             )
-        name, old = self._linears()[-1]
+        site = getattr(self, "_classifier_site", None)  # where a reset already put its layer
+        if site is None:
+            self._head_in_features = self.num_features
+            name, old = self._linears()[-1]
+            site = self._classifier_site = (name, old.in_features, old.bias is not None)
+        name, in_features, bias = site
+        ref = next(iter(self.parameters()), None)
         new: nn.Module = nn.Identity()
         if num_classes > 0:
-            new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-            new.to(device=old.weight.device, dtype=old.weight.dtype)
+            new = nn.Linear(in_features, num_classes, bias=bias)
+            if ref is not None:
+                new.to(device=ref.device, dtype=ref.dtype)
         head = self.head_module()
         if name:
             parent, _, attr = name.rpartition(".")

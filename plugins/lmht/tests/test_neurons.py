@@ -1,4 +1,4 @@
-"""The LM-HT neuron: conformance, hand-computed traces, the QCFS equivalence and the surrogate (spec c3, c5, h)."""
+"""The LM-HT neuron: conformance, hand-computed traces, the QCFS equivalence and the surrogate."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def test_parameters_match_the_official_layout() -> None:
     assert sd["alpha"].shape == (1,) and sd["mask"].shape == (3, 3, 1, 1, 1, 1)
     assert sd["mask_linear"].shape == (3, 3, 1, 1, 1)
     assert not n.v_threshold.requires_grad and n.alpha.requires_grad and n.mask.requires_grad
-    assert sum(p.numel() for p in zoo.create_neuron("lmht", T=2).parameters()) == 10  # spec d: +10 per neuron
+    assert (
+        sum(p.numel() for p in zoo.create_neuron("lmht", T=2).parameters()) == 10
+    )  # official: +10 per neuron (T = 2)
     assert not LMHTNeuron.causal
     with pytest.raises(ConfigError):
         LMHTNeuron(L=0)
@@ -70,7 +72,7 @@ def test_hand_computed_trace_leak_mixing_scale() -> None:
 
 @pytest.mark.parametrize(("L", "T", "rho"), [(2, 2, 0.5), (4, 3, 0.0), (2, 4, 0.5)])
 def test_uniform_lmht_equals_qcfs_quantizer(L, T, rho) -> None:
-    """Spec c5/h2: alpha=0, M=0, v0=rho theta: sum_t s = theta clip(floor(T mean X / theta + rho), 0, T L), i.e.
+    """alpha=0, M=0, v0=rho theta: sum_t s = theta clip(floor(T mean X / theta + rho), 0, T L), i.e.
     mean_t s = QCFS with clip L theta, T L levels, shift rho."""
     g = torch.Generator().manual_seed(L * 10 + T)
     theta = 0.75  # exactly representable: v_threshold is stored in the default dtype (float32), as officially
@@ -114,7 +116,7 @@ def test_surrogate_window_and_gradients() -> None:
 
 
 def test_three_dim_input_indexes_time_only() -> None:
-    """Spec i: the official mask_linear [T,T,1,1,1] mis-broadcasts on [T,B,N]; here it indexes time only."""
+    """The official mask_linear [T,T,1,1,1] mis-broadcasts on [T,B,N]; here it indexes time only."""
     n = LMHTNeuron(L=2, T=2).to(D)
     x = torch.rand(2, 1, 10, dtype=D)
     assert n(x).shape == (2, 1, 10)
@@ -127,7 +129,7 @@ def _split(x: torch.Tensor, L: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("L", [2, 4])
 def test_reparameterised_neuron_exact_for_nonnegative_currents(L) -> None:
-    """Spec h6: alpha <= 0 (leak <= 1), non-negative currents, random Omega: the window spike counts of the
+    """alpha <= 0 (leak <= 1), non-negative currents, random Omega: the window spike counts of the
     inference neuron equal the LM-HT graded spikes exactly."""
     T = 3
     g = torch.Generator().manual_seed(L)
@@ -148,7 +150,7 @@ def test_reparameterised_neuron_exact_for_nonnegative_currents(L) -> None:
 
 
 def test_reparameterised_neuron_not_exact_in_general() -> None:
-    """Documented limitation (spec c4): leak > 1 with negative currents breaks the equality."""
+    """Documented limitation: leak > 1 with negative currents breaks the equality."""
     T, L = 2, 2
     mismatch = 0
     for seed in range(5):
@@ -165,7 +167,7 @@ def test_reparameterised_neuron_not_exact_in_general() -> None:
 
 
 def _official_order_reference(x, alpha, M, th, L, v0, scale):
-    """Spec c3 written out step by step in the official operation order (leak recomputed every step, mixing
+    """The neuron equations (zoo_lmht.neurons) written out step by step in the official operation order (leak recomputed every step, mixing
     weights 2 sigma(M[t]) / T_in per step, graded spike as a sum of threshold comparisons); the surrogate is
     ``m * window`` with the forward value swapped in."""
     x = x * scale

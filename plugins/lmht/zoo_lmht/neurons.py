@@ -1,7 +1,7 @@
 r"""The LM-HT neuron (training) and its reparameterised single-threshold inference neuron.
 
 Hao, Shi, Liu, Yu, Huang, "LM-HT SNN: Enhancing the Performance of SNN to ANN Counterpart through Learnable
-Multi-hierarchical Threshold Model", NeurIPS 2024 (spec ``specs/lmht.md`` sections c3, c4).
+Multi-hierarchical Threshold Model", NeurIPS 2024 (arXiv 2402.00411), and the official ``modules.py``.
 
 :class:`LMHTNeuron` (registered as ``lmht``), per layer, on a whole sequence ``X`` of ``T`` steps
 (input and output ``[T, B, ...]``), with :math:`\theta` the threshold and :math:`s` the input ``scale``:
@@ -33,13 +33,18 @@ with :math:`\lambda'_{t'} = \sigma(\alpha) + 1/2` at window starts (:math:`t' \b
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from zoo_core.sdk import BaseNeuron, ConfigError, InputError, State
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    InputError,
+    State,
+    check_number,
+    check_positive,
+    check_positive_int,
+)
 
 __all__ = ["LMHTInferenceNeuron", "LMHTNeuron", "multi_level_spike"]
 
@@ -69,21 +74,9 @@ def multi_level_spike(m: Tensor, th: Tensor, L: int) -> Tensor:
     return _MultiLevelSpike.apply(m, th, L)
 
 
-def _pos_int(v: Any, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{who}: {name} must be an integer >= 1, got {v!r}")
-    return v
-
-
-def _finite(v: Any, name: str, who: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ConfigError(f"{who}: {name} must be a finite number, got {v!r}")
-    return float(v)
-
-
 def _time_weights(row: Tensor, x: Tensor) -> Tensor:
     """One row ``Omega[t, :]`` shaped ``[T, 1, ..., 1]`` to broadcast against ``x`` ``[T, B, ...]`` along time
-    only (the official ``mask_linear`` shape mis-broadcasts on 3-D inputs; spec section i)."""
+    only (the official ``mask_linear`` shape ``[T, T, 1, 1, 1]`` mis-broadcasts on 3-D ``[T, B, N]`` inputs)."""
     return row.reshape(row.shape[0], *([1] * (x.dim() - 1)))
 
 
@@ -103,7 +96,7 @@ class LMHTNeuron(BaseNeuron):
         input_rank: ``None`` (official): 5-D inputs use ``mask``, others ``mask_linear``, both trainable. An int
             freezes the matrix that rank does not use (for code that knows its ranks, e.g. the conformance kit).
 
-    Parameters (state-dict layout of spec section f): ``v_threshold`` [1] (frozen), ``alpha`` [1] (leak logit,
+    Parameters (the official state-dict layout): ``v_threshold`` [1] (frozen), ``alpha`` [1] (leak logit,
     init 0 -> :math:`\lambda = 1`), ``mask`` [T, T, 1, 1, 1, 1] and ``mask_linear`` [T, T, 1, 1, 1] (T-GIM logits,
     init 0 -> :math:`\Omega = 1/T`). Checkpoints of the official code also hold ``core`` (an alias of one of the
     masks); ``zoo.from_official`` drops it.
@@ -122,19 +115,17 @@ class LMHTNeuron(BaseNeuron):
     ) -> None:
         super().__init__()
         who = "LMHTNeuron"
-        self.L = _pos_int(L, "L", who)
-        self.T = _pos_int(T, "T", who)
-        th = 2.0 / self.L if v_threshold is None else _finite(v_threshold, "v_threshold", who)
-        if th <= 0:
-            raise ConfigError(f"{who}: v_threshold must be > 0, got {th}")
-        self.init_mem = _finite(init_mem, "init_mem", who)
-        self.scale = _finite(scale, "scale", who)
+        self.L = check_positive_int(L, "L", who)
+        self.T = check_positive_int(T, "T", who)
+        th = 2.0 / self.L if v_threshold is None else check_positive(v_threshold, "v_threshold", who)
+        self.init_mem = check_number(init_mem, "init_mem", who)
+        self.scale = check_number(scale, "scale", who)
         self.v_threshold = nn.Parameter(torch.tensor([th]), requires_grad=False)
         self.alpha = nn.Parameter(torch.tensor([0.0]))
         self.mask = nn.Parameter(torch.zeros(self.T, self.T, 1, 1, 1, 1))
         self.mask_linear = nn.Parameter(torch.zeros(self.T, self.T, 1, 1, 1))
         if input_rank is not None:
-            _pos_int(input_rank, "input_rank", who)
+            check_positive_int(input_rank, "input_rank", who)
             (self.mask_linear if input_rank == 5 else self.mask).requires_grad_(False)
         self.input_rank = input_rank
 
@@ -195,8 +186,9 @@ class LMHTInferenceNeuron(BaseNeuron):
         T: inference steps ``L * T_train`` (must be a multiple of ``L``).
         v_threshold, init_mem, scale: as :class:`LMHTNeuron` (the official pipeline uses ``init_mem = 0``).
 
-    Parameters (all frozen; spec section f): ``v_threshold`` [1], ``alpha`` [T] (the per-step leak itself),
-    ``mask`` [T, T, 1, 1, 1, 1], ``mask_linear`` [T, T, 1, 1] (the mixing weights themselves, not logits).
+    Parameters (all frozen; the official state-dict layout): ``v_threshold`` [1], ``alpha`` [T] (the per-step
+    leak itself), ``mask`` [T, T, 1, 1, 1, 1], ``mask_linear`` [T, T, 1, 1] (the mixing weights themselves, not
+    logits).
     Backward (not used by the paper): rectangular surrogate on :math:`[\theta/2, 3\theta/2]`.
     """
 
@@ -212,14 +204,14 @@ class LMHTInferenceNeuron(BaseNeuron):
     ) -> None:
         super().__init__()
         who = "LMHTInferenceNeuron"
-        self.L = _pos_int(L, "L", who)
-        self.T = _pos_int(T, "T", who)
+        self.L = check_positive_int(L, "L", who)
+        self.T = check_positive_int(T, "T", who)
         if self.T % self.L:
             raise ConfigError(f"{who}: T={T} must be a multiple of L={L} (T = L * T_train)")
-        self.init_mem = _finite(init_mem, "init_mem", who)
-        self.scale = _finite(scale, "scale", who)
+        self.init_mem = check_number(init_mem, "init_mem", who)
+        self.scale = check_number(scale, "scale", who)
         self.v_threshold = nn.Parameter(
-            torch.tensor([_finite(v_threshold, "v_threshold", who)]), requires_grad=False
+            torch.tensor([check_number(v_threshold, "v_threshold", who)]), requires_grad=False
         )
         self.alpha = nn.Parameter(torch.ones(self.T), requires_grad=False)
         self.mask = nn.Parameter(torch.zeros(self.T, self.T, 1, 1, 1, 1), requires_grad=False)

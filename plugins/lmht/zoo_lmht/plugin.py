@@ -1,7 +1,7 @@
 """The zoo-core plugin ``lmht``: registers the LM-HT neurons, the official architectures and the hybrid rule.
 
 zoo-core finds this module through the entry point ``lmht = "zoo_lmht.plugin"`` (group ``zoo_core``) and calls
-the hooks below on the first registry access. Keep the top light (no torch).
+the hooks below on the first registry access. The model modules are imported inside the hooks.
 """
 
 from __future__ import annotations
@@ -22,33 +22,9 @@ PAPER = Paper(
     url="https://arxiv.org/abs/2402.00411",
 )
 
-CIFAR10_PREPROCESSING = {
-    "input": "[B, 3, 32, 32] RGB in [0, 1], normalised per channel",
-    "mean": [0.4914, 0.4822, 0.4465],
-    "std": [0.2023, 0.1994, 0.2010],
-}
-CIFAR100_PREPROCESSING = {
-    "input": "[B, 3, 32, 32] RGB in [0, 1], normalised per channel",
-    "mean": [0.5071, 0.4865, 0.4409],
-    "std": [0.2673, 0.2564, 0.2762],
-}
-IMAGENET_PREPROCESSING = {
-    "input": "[B, 3, 224, 224] RGB in [0, 1] (resize 256, centre crop 224), normalised per channel",
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-}
-
-DIGITS_DEFAULTS = {
-    "T": 2,
-    "L": 2,
-    "num_classes": 10,
-    "in_chans": 1,
-    "img_size": 8,
-    "channels": [16, 32],
-    "mode": "lmht",
-}
-#: demo weights: lmht_cnn_digits trained on digits with tools/train.py (command in the card's config.json);
-#: reparam_accuracy = the reparameterised single-threshold model (L*T = 4 steps) on the same test split
+#: demo weights: lmht_cnn_digits trained on digits with tools/train.py (command in the card's config.json), measured
+#: in float64 (plugins/lmht/scripts/make_digits_card.py); reparam_accuracy = the reparameterised single-threshold
+#: model (L*T = 4 steps) on the same test split
 DIGITS_WEIGHTS = {
     "digits_t2": WeightInfo(
         tag="digits_t2",
@@ -56,7 +32,15 @@ DIGITS_WEIGHTS = {
         sha256={"model.safetensors": "e84d010b0835d3fcc2a4ed4185a21d7b55001172f3c0fe1460984087ff676c7d"},
         dataset="digits",
         metrics={"accuracy": 0.9944444444444445, "reparam_accuracy": 0.9944444444444445},
-        config=dict(DIGITS_DEFAULTS),
+        config={
+            "T": 2,
+            "L": 2,
+            "num_classes": 10,
+            "in_chans": 1,
+            "img_size": 8,
+            "channels": [16, 32],
+            "mode": "lmht",
+        },
     )
 }
 
@@ -85,83 +69,153 @@ def register_neurons(register: Any) -> None:
     )
 
 
-DVS_PREPROCESSING = {"input": "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"}
 #: CPU-sized instances for the conformance kit
 SMALL = {"T": 2, "img_size": 8, "width_mult": 0.0625, "num_classes": 10}
+SMALL_DVS = {"T": 2, "img_size": 8, "width_mult": 0.0625}
+SMALL_HYBRID_VGG = {"T": 2, "width_mult": 0.0625, "num_classes": 10, "thresh": 1.0}
 HYBRID = (
     "QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht', the hybrid layout with .0-wrapped layers)"
 )
+DVS_INPUT = "[T', B, 2, 48, 48] CIFAR10-DVS event frames (10 frames, resized to 48x48)"
+
+
+def _families() -> list[tuple[type, dict[str, Any]]]:
+    """Each family class with its table of variants (constructor arguments over the class defaults)."""
+    from zoo_core.sdk import Variant, preprocessing
+
+    from .digits import LMHTDigitsCNN
+    from .hybrid import LMHTHybridVGG, LMHTResNet20
+    from .resnet import LMHTResNet
+    from .spikformer import LMHTSpikformer
+    from .vgg import LMHTVGG
+
+    cifar10, cifar100, imagenet = (
+        preprocessing("cifar10"),
+        preprocessing("cifar100"),
+        preprocessing("imagenet"),
+    )
+    dvs = preprocessing("unit", input=DVS_INPUT)
+    imagenet_stem = {"num_classes": 1000, "use_imagenet": True, "img_size": 224}
+    resnets = {
+        "lmht_resnet18": Variant(
+            description="LM-HT ResNet-18 (direct STBP training, CIFAR stem; use_imagenet=True for ImageNet)",
+            preprocessing=cifar100,
+            test_config=SMALL,
+        ),
+        "lmht_resnet34": Variant(
+            args={"blocks": [3, 4, 6, 3], **imagenet_stem},
+            description="LM-HT ResNet-34 (direct STBP training, ImageNet stem)",
+            preprocessing=imagenet,
+            test_config={**SMALL, "img_size": 16},
+        ),
+        "lmht_resnet18_dvs": Variant(
+            args={"num_classes": 10, "in_chans": 2, "img_size": 48, "use_dvs": True},
+            description="LM-HT ResNet-18 for CIFAR10-DVS (frames averaged into one step; the stem neuron's mixing "
+            "makes T steps)",
+            preprocessing=dvs,
+            test_config=SMALL_DVS,
+        ),
+        "lmht_resnet19": Variant(
+            args={"blocks": [3, 3, 2]},
+            description="LM-HT ResNet-19 (CIFAR; fc neuron fixed to mix along time only)",
+            preprocessing=cifar100,
+            test_config=SMALL,
+        ),
+        "lmht_resnet19_dvs": Variant(
+            args={"blocks": [3, 3, 2], "num_classes": 10, "in_chans": 2, "img_size": 48, "use_dvs": True},
+            description="LM-HT ResNet-19 for CIFAR10-DVS (frames averaged into one step, layer2 stride 2; fc "
+            "neuron mixes along time only)",
+            preprocessing=dvs,
+            test_config=SMALL_DVS,
+        ),
+        "lmht_ms_resnet18": Variant(
+            args={"ms_block": True},
+            description="LM-HT MS-ResNet-18 (pre-activation MSBlocks, direct STBP training)",
+            preprocessing=cifar100,
+            test_config=SMALL,
+        ),
+        "lmht_ms_resnet34": Variant(
+            args={"blocks": [3, 4, 6, 3], **imagenet_stem, "ms_block": True},
+            description="LM-HT MS-ResNet-34 (pre-activation MSBlocks, direct STBP training)",
+            preprocessing=imagenet,
+            test_config={**SMALL, "img_size": 16},
+        ),
+    }
+    vggs = {
+        "lmht_cifarnet": Variant(
+            args={"cfg": "cifarnet", "num_classes": 10, "img_size": 32},
+            description="LM-HT CIFARNet (official models/VGG.py cifarnet; classifier neurons mix along time only)",
+            preprocessing=cifar10,
+            test_config=SMALL,
+        ),
+        "lmht_vgg13": Variant(
+            description="LM-HT VGG-13 (direct STBP training; ImageNet-200 head by default)",
+            preprocessing=preprocessing(
+                "tiny_imagenet",
+                input="[B, 3, 64, 64] RGB (ImageNet-200 / Tiny-ImageNet), normalised per channel",
+            ),
+            test_config={**SMALL, "img_size": 16},
+        ),
+    }
+    resnet20 = {
+        "lmht_resnet20": Variant(
+            description=f"ResNet-20 of LM-HT hybrid training: {HYBRID}",
+            preprocessing=cifar100,
+            test_config={**SMALL, "width_mult": 0.5, "thresh": 1.0},
+        ),
+    }
+    hybrid_vggs = {
+        "lmht_vgg16": Variant(
+            description="VGG-16 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN "
+            "('lmht')",
+            preprocessing=cifar100,
+            test_config=SMALL_HYBRID_VGG,
+        ),
+        "lmht_vgg13_hybrid": Variant(
+            args={"cfg": "vgg13"},
+            description="VGG-13 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN "
+            "('lmht')",
+            preprocessing=cifar100,
+            test_config=SMALL_HYBRID_VGG,
+        ),
+    }
+    spikformers = {
+        "lmht_spikformer_4_384": Variant(
+            description="LM-HT Spikformer (Transformer-4-384, CIFAR; direct STBP training)",
+            preprocessing=cifar10,
+            test_config={"T": 2, "img_size": 8, "embed_dims": 32, "num_heads": 2, "depths": 1},
+        ),
+    }
+    digits = {
+        "lmht_cnn_digits": Variant(
+            description="Small LM-HT CNN for 8x8 digits (the plugin's demo architecture)",
+            preprocessing=preprocessing("digits"),
+            test_config={"T": 2, "channels": [4, 8]},
+            meta={"weights": DIGITS_WEIGHTS},
+        ),
+    }
+    return [
+        (LMHTResNet, resnets),
+        (LMHTVGG, vggs),
+        (LMHTResNet20, resnet20),
+        (LMHTHybridVGG, hybrid_vggs),
+        (LMHTSpikformer, spikformers),
+        (LMHTDigitsCNN, digits),
+    ]
 
 
 @hookimpl
 def register_models(register: Any) -> None:
-    from zoo_core.sdk import signature_defaults
+    from zoo_core.sdk import register_variants
 
-    from . import models
-    from .spikformer import lmht_spikformer_4_384
+    from .official import from_official, official_config
 
-    hooks = {"from_official": models.from_official, "official_config": models.official_config}
-    # name, builder, preprocessing, conformance-kit overrides, description
-    table: list[tuple[str, Any, dict[str, Any], dict[str, Any], str]] = [
-        ("lmht_resnet18", models.lmht_resnet18, CIFAR100_PREPROCESSING, SMALL,
-         "LM-HT ResNet-18 (direct STBP training, CIFAR stem; use_imagenet=True for ImageNet)"),
-        ("lmht_resnet34", models.lmht_resnet34, IMAGENET_PREPROCESSING, {**SMALL, "img_size": 16},
-         "LM-HT ResNet-34 (direct STBP training, ImageNet stem)"),
-        ("lmht_resnet18_dvs", models.lmht_resnet18_dvs, DVS_PREPROCESSING, {**SMALL, "num_classes": None},
-         "LM-HT ResNet-18 for CIFAR10-DVS (frames averaged into one step; the stem neuron's mixing makes T "
-         "steps)"),
-        ("lmht_resnet19", models.lmht_resnet19, CIFAR100_PREPROCESSING, SMALL,
-         "LM-HT ResNet-19 (CIFAR; fc neuron fixed to mix along time only)"),
-        ("lmht_resnet19_dvs", models.lmht_resnet19_dvs, DVS_PREPROCESSING, {**SMALL, "num_classes": None},
-         "LM-HT ResNet-19 for CIFAR10-DVS (frames averaged into one step, layer2 stride 2; fc neuron mixes "
-         "along time only)"),
-        ("lmht_cifarnet", models.lmht_cifarnet, CIFAR10_PREPROCESSING, SMALL,
-         "LM-HT CIFARNet (official models/VGG.py cifarnet; classifier neurons mix along time only)"),
-        ("lmht_ms_resnet18", models.lmht_ms_resnet18, CIFAR100_PREPROCESSING, SMALL,
-         "LM-HT MS-ResNet-18 (pre-activation MSBlocks, direct STBP training)"),
-        ("lmht_ms_resnet34", models.lmht_ms_resnet34, IMAGENET_PREPROCESSING, {**SMALL, "img_size": 16},
-         "LM-HT MS-ResNet-34 (pre-activation MSBlocks, direct STBP training)"),
-        ("lmht_resnet20", models.lmht_resnet20, CIFAR100_PREPROCESSING,
-         {**SMALL, "width_mult": 0.5, "thresh": 1.0},
-         f"ResNet-20 of LM-HT hybrid training: {HYBRID}"),
-        ("lmht_vgg13", models.lmht_vgg13,
-         {"input": "[B, 3, 64, 64] RGB (ImageNet-200 / Tiny-ImageNet), normalised per channel"},
-         {**SMALL, "img_size": 16}, "LM-HT VGG-13 (direct STBP training; ImageNet-200 head by default)"),
-        ("lmht_vgg16", models.lmht_vgg16, CIFAR100_PREPROCESSING,
-         {**SMALL, "img_size": None, "thresh": 1.0},
-         "VGG-16 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht')"),
-        ("lmht_vgg13_hybrid", models.lmht_vgg13_hybrid, CIFAR100_PREPROCESSING,
-         {**SMALL, "img_size": None, "thresh": 1.0},
-         "VGG-13 of LM-HT hybrid training: QCFS ANN (mode='ann'), IF SNN ('if') or LM-HT SNN ('lmht')"),
-        ("lmht_spikformer_4_384", lmht_spikformer_4_384, CIFAR10_PREPROCESSING,
-         {"T": 2, "img_size": 8, "embed_dims": 32, "num_heads": 2, "depths": 1},
-         "LM-HT Spikformer (Transformer-4-384, CIFAR; direct STBP training)"),
-    ]  # fmt: skip
-    for name, builder, preprocessing, test_config, description in table:
-        register(
-            name,
-            builder,
-            paper=PAPER,
-            family="lmht",
-            task="image-classification",
-            defaults=signature_defaults(builder),
-            preprocessing=preprocessing,
-            test_config={k: v for k, v in test_config.items() if v is not None},
-            description=description,
-            **hooks,
-        )
-    register(
-        "lmht_cnn_digits",
-        models.lmht_cnn_digits,
-        paper=PAPER,
-        family="lmht",
-        task="image-classification",
-        defaults=dict(DIGITS_DEFAULTS),
-        weights=DIGITS_WEIGHTS,
-        preprocessing={"input": "[B, 1, 8, 8] floats in [0, 1] (digits: pixel value / 16)"},
-        test_config={"T": 2, "channels": [4, 8]},
-        description="Small LM-HT CNN for 8x8 digits (the spec's demo architecture)",
-    )
+    common = {"paper": PAPER, "family": "lmht", "task": "image-classification"}
+    hooks = {"from_official": from_official, "official_config": official_config}
+    for cls, variants in _families():
+        # the digits demo is not an official architecture: no checkpoint hooks
+        extra = {} if cls.__name__ == "LMHTDigitsCNN" else hooks
+        register_variants(register, cls, variants, **common, **extra)
 
 
 @hookimpl

@@ -1,6 +1,6 @@
-r"""Network-level procedures of LM-HT: the reparameterisation to a single-threshold SNN (spec section c4,
-official ``main.py --direct_inference``) and the hybrid pipeline QCFS ANN -> IF -> LM-HT (spec section e,
-Algorithm 1, official ``hybrid_train.py``), registered as the learning rule ``lmht_hybrid``."""
+r"""Network-level procedures of LM-HT: the reparameterisation to a single-threshold SNN (official ``main.py
+--direct_inference``) and the hybrid pipeline QCFS ANN -> IF -> LM-HT (the paper's Algorithm 1, official
+``hybrid_train.py``), registered as the learning rule ``lmht_hybrid``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from zoo_core.sdk import (
     ConversionIF,
     ConversionRule,
     SeqStepWise,
+    check_positive_int,
     find_qcfs,
     replace_modules,
     wrap_stepwise,
@@ -47,8 +48,8 @@ def reparameterize(model: nn.Module, init_mem: float | None = 0.0) -> nn.Module:
 
     Each window of ``L`` sub-steps then receives the LM-HT step current split into ``L`` equal parts. Exact
     (window spike count == graded spike) when every block-start potential and current is non-negative, e.g.
-    leak <= 1 and non-negative currents; not exact in general (spec c4; the paper calls it lossless under the
-    premises of its Theorem 4.2).
+    leak <= 1 and non-negative currents; not exact in general, e.g. for leak > 1 with negative currents (the
+    paper calls it lossless under the premises of its Theorem 4.2; ``tests/test_neurons.py`` shows both cases).
     """
     if getattr(model, "reparameterizable", True) is False:
         why = getattr(model, "reparameterize_refusal", "no official procedure")
@@ -95,7 +96,7 @@ def reparameterize(model: nn.Module, init_mem: float | None = 0.0) -> nn.Module:
 
 
 class LMHTHybrid(ConversionRule):
-    r"""Hybrid training (spec section e, Algorithm 1): QCFS ANN -> (IF SNN) -> LM-HT initialisation -> STBP.
+    r"""Hybrid training (the paper's Algorithm 1): QCFS ANN -> (IF SNN) -> LM-HT initialisation -> STBP.
 
     :meth:`convert` (``ann`` unchanged): stateless layers wrapped per step (SpikingJelly layout, keys gain ``.0``),
     every QCFS replaced by ``LMHTNeuron(L, T, theta = lambda, init_mem = 1/2)`` (conv layers use ``mask``,
@@ -105,18 +106,17 @@ class LMHTHybrid(ConversionRule):
     official script evaluates. Fine-tuning: :meth:`training_step` (BPTT on the mean-over-time logits;
     the paper uses SGD lr 5e-4, wd 5e-4, cosine, 30 epochs; the script's default lr is 0.1).
 
-    The ANN must be a zoo model with QCFS activations and SNN modes (``lmht_resnet20(mode="ann")``): its
-    forward must know how to run ``[T, B, ...]``. The LM-HT init equals the ANN only approximately: its
+    The ANN must be a zoo model with QCFS activations and SNN modes
+    (``zoo.create_model("lmht_resnet20", mode="ann")``): its forward must know how to run ``[T, B, ...]``. The LM-HT init equals the ANN only approximately: its
     quantiser has clip ``L theta`` and ``T L`` levels and the per-step currents (hence mean logits) are ``L``
     times the ANN's (biases are not rescaled) - recorded in ``record["lossless"]``.
     """
 
     def __init__(self, L: int = 2, T: int = 2, if_T: int = 16, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        for name, v in (("L", L), ("T", T), ("if_T", if_T)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"lmht_hybrid: {name} must be an integer >= 1, got {v!r}")
-        self.L, self.T, self.if_T = L, T, if_T
+        self.L = check_positive_int(L, "L", "lmht_hybrid")
+        self.T = check_positive_int(T, "T", "lmht_hybrid")
+        self.if_T = check_positive_int(if_T, "if_T", "lmht_hybrid")
         self._bptt = BPTT(label_smoothing=label_smoothing)
 
     def _snn(self, ann: nn.Module, mode: str, T: int, make: Any) -> nn.Module:
@@ -152,7 +152,7 @@ class LMHTHybrid(ConversionRule):
         self.record["lossless"] = {
             "exact": False,
             "reason": "IF conversion is exact only for constant inputs; the LM-HT init is an LT-level quantiser "
-            "with clip L*theta and L-times currents, not the ANN's QCFS (spec sections c2, e)",
+            "with clip L*theta and L-times currents, not the ANN's QCFS",
         }
         self.record["seconds"] = time.perf_counter() - t0
         return snn.eval()

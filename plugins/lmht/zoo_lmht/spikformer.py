@@ -1,4 +1,4 @@
-r"""LM-HT Spikformer ("Transformer-4-384", official ``models/Spikformer.py``, spec section d).
+r"""LM-HT Spikformer ("Transformer-4-384", official ``models/Spikformer.py``): ``lmht_spikformer_4_384``.
 
 Spikformer (Zhou et al. 2023) with every activation an :class:`~zoo_lmht.neurons.LMHTNeuron` (theta = 2/L,
 v0 = 0; ``replace_activation_by_LMHT``). ``patch_embed`` (SPS): conv3x3 (3 -> D/8) + BN computed once on the
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from zoo_core.sdk import ConfigError, check_positive_int, encode_image_input
+from zoo_core.sdk import ConfigError, check_positive_int
 
-from .models import LMHTNet
+from .base import LMHTNet
 
-__all__ = ["LMHTSpikformer", "lmht_spikformer_4_384"]
+__all__ = ["LMHTSpikformer"]
 
 
 class MLP(nn.Module):
@@ -122,8 +122,19 @@ class SPS(nn.Module):
 
 
 class LMHTSpikformer(LMHTNet):
-    """LM-HT Spikformer for CIFAR (official ``spikformer_cifar``: D = 384, 12 heads, 4 blocks, MLP ratio 4)."""
+    """LM-HT Spikformer for CIFAR (official ``spikformer_cifar``: D = 384, 12 heads, 4 blocks, MLP ratio 4).
 
+    Args (keyword-only):
+        T, L, num_classes, in_chans, img_size: see :class:`~zoo_lmht.base.LMHTNet` (``img_size`` a multiple
+            of 4).
+        embed_dims: token width D (divisible by 8 and by ``num_heads``).
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / D.
+        depths: number of blocks.
+        mode: only ``"lmht"`` (no reparameterisation, see ``reparameterize_refusal``).
+    """
+
+    head_name = "head"
     reparameterizable = False
     reparameterize_refusal = (
         "the official procedure does not handle the Spikformer (run against the official code): "
@@ -134,6 +145,7 @@ class LMHTSpikformer(LMHTNet):
 
     def __init__(
         self,
+        *,
         T: int = 2,
         L: int = 2,
         num_classes: int = 10,
@@ -145,19 +157,20 @@ class LMHTSpikformer(LMHTNet):
         depths: int = 4,
         mode: str = "lmht",
     ) -> None:
-        super().__init__("lmht_spikformer_4_384", T, L, num_classes, in_chans, img_size, mode)
+        super().__init__(T=T, L=L, num_classes=num_classes, in_chans=in_chans, img_size=img_size, mode=mode)
+        who = type(self).__name__
         if mode != "lmht":
-            raise ConfigError("lmht_spikformer_4_384: only mode='lmht' (reparameterisation not supported)")
-        embed_dims = check_positive_int(embed_dims, "embed_dims", self._who)
-        if embed_dims % 8 or embed_dims % check_positive_int(num_heads, "num_heads", self._who):
-            raise ConfigError(f"{self._who}: embed_dims must be divisible by 8 and by num_heads")
+            raise ConfigError(f"{who}: only mode='lmht' (reparameterisation not supported)")
+        embed_dims = check_positive_int(embed_dims, "embed_dims", who)
+        if embed_dims % 8 or embed_dims % check_positive_int(num_heads, "num_heads", who):
+            raise ConfigError(f"{who}: embed_dims must be divisible by 8 and by num_heads")
         if img_size % 4:
-            raise ConfigError(f"{self._who}: img_size must be a multiple of 4, got {img_size}")
+            raise ConfigError(f"{who}: img_size must be a multiple of 4, got {img_size}")
         self.patch_embed = SPS(self, in_chans, embed_dims)
         self.block = nn.ModuleList(
             [
                 Block(self, embed_dims, num_heads, mlp_ratio)
-                for _ in range(check_positive_int(depths, "depths", self._who))
+                for _ in range(check_positive_int(depths, "depths", who))
             ]
         )
         self.head = nn.Linear(embed_dims, num_classes)
@@ -167,32 +180,24 @@ class LMHTSpikformer(LMHTNet):
                 if m.bias is not None:
                     nn.init.constant_(m.bias, 0)
 
-    def forward_steps(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Token features averaged over the tokens, per step: ``[T, B, embed_dims]`` (what ``head`` receives)."""
         if isinstance(x, Tensor) and x.dim() == 4:
-            encode_image_input(x, self.T, self.in_chans, self._who)
+            self.encode(x)  # validation
             h = self.patch_embed(x)
         else:
             h = self.patch_embed(self._sequence(x))
         for blk in self.block:
             h = blk(h)
-        h = h.mean(2)
+        return h.mean(2)
+
+    def _head_steps(self, h: Tensor) -> Tensor:
         T, B, C = h.shape
         return self.head(h.reshape(-1, C)).view(T, B, -1)
 
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Logits ``[B, num_classes]`` from :meth:`forward_features` (mean over time of the per-step head)."""
+        return x if pre_logits else self._head_steps(x).mean(0)
 
-def lmht_spikformer_4_384(
-    T: int = 2,
-    L: int = 2,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    img_size: int = 32,
-    embed_dims: int = 384,
-    num_heads: int = 12,
-    mlp_ratio: float = 4.0,
-    depths: int = 4,
-    mode: str = "lmht",
-) -> LMHTSpikformer:
-    """LM-HT Spikformer-4-384 (CIFAR)."""
-    return LMHTSpikformer(
-        T, L, num_classes, in_chans, img_size, embed_dims, num_heads, mlp_ratio, depths, mode
-    )
+    def forward_steps(self, x: Tensor) -> Tensor:
+        return self._head_steps(self.forward_features(x))
