@@ -71,6 +71,7 @@ def test_register_variants_states_defaults_once() -> None:
         family="fx_family",
     )
     (s_name, s), (l_name, large) = seen
+    assert l_name == "fx_family_l"
     assert s_name == "fx_family_s" and s["defaults"] == {"width": 4, "depth": 2, "T": 4}
     assert s["test_config"] == {"T": 1} and s["family"] == "fx_family" and s["description"] == "small"
     assert large["defaults"] == {"width": 16, "depth": [3], "T": 4}  # tuples as lists, as in config.json
