@@ -65,7 +65,9 @@ def test_register_variants_states_defaults_once() -> None:
         _Family,
         {
             "fx_family_s": sdk.Variant(args={"width": 4}, description="small", test_config={"T": 1}),
-            "fx_family_l": sdk.Variant(args={"width": 16, "depth": (3,)}, preprocessing=sdk.preprocessing("unit")),
+            "fx_family_l": sdk.Variant(
+                args={"width": 16, "depth": (3,)}, preprocessing=sdk.preprocessing("unit")
+            ),
         },
         paper=sdk.Paper(title="x"),
         family="fx_family",
