@@ -122,6 +122,17 @@ class Task:
         reg = runtime().registries["dataset"]
         return [n for n in reg.names() if reg.get(n).info.task == self.name]  # type: ignore[attr-defined]
 
+    def accept_dataset(self, name: str) -> str:
+        """``name`` if the task can use it: a registered data set made for this task, or (for tasks that read
+        folders) a path; a registered data set of another task is a :class:`ConfigError` naming the right ones."""
+        reg = runtime().registries["dataset"]
+        if name in reg and name not in self.dataset_names():
+            raise ConfigError(
+                f"data set {name!r} is made for the task {reg.get(name).info.task!r}, not {self.name!r}; data sets "  # type: ignore[attr-defined]
+                f"for {self.name}: {', '.join(self.dataset_names()) or 'none registered'}"
+            )
+        return name
+
     def eval_data(
         self,
         model: nn.Module,
@@ -142,7 +153,9 @@ class Task:
         args = getattr(model, "zoo_args", {}) or {}
         size = args.get("img_size", 8)
         size = size[0] if isinstance(size, list | tuple) else size
-        return name, load_dataset(name, split, int(args.get("in_chans", 1)), int(size or 8))
+        return name, load_dataset(
+            self.accept_dataset(name), split, int(args.get("in_chans", 1)), int(size or 8)
+        )
 
     # -- evaluation --------------------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:

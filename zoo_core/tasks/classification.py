@@ -170,7 +170,7 @@ class ImageClassification(Task):
     ) -> dict[str, Any]:
         """Train with the learning rule ``cfg.learning_rule`` (its ``training_step`` per batch, cross-entropy of
         the mean logits for ``bptt``), then report test accuracy and (``cfg.out``) write the weight folder."""
-        dataset = cfg.dataset or self.default_dataset
+        dataset = self.accept_dataset(cfg.dataset or self.default_dataset)
         with distributed() as dist:
             torch.manual_seed(cfg.seed)  # same seed on every rank: identical initial replicas
             margs = model_config(cfg.model, **cfg.model_kwargs)

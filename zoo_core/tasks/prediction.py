@@ -260,7 +260,7 @@ def train_prediction(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs)
     args = dict(model.zoo_args)
-    dataset = cfg.dataset or VideoPrediction.default_dataset
+    dataset = VideoPrediction().accept_dataset(cfg.dataset or VideoPrediction.default_dataset)
     ds_kwargs = {"seed": cfg.seed}
     train_set = prediction_dataset(dataset, "train", args, **ds_kwargs)
     test_set = prediction_dataset(dataset, "test", args, **ds_kwargs)
@@ -388,7 +388,9 @@ class VideoPrediction(Task):
         training = (weights_config or {}).get("training") or {}
         name = dataset or training.get("dataset") or self.default_dataset
         kwargs = dict(training.get("dataset_kwargs") or {}) if name == training.get("dataset") else {}
-        return name, prediction_dataset(name, split, getattr(model, "zoo_args", {}), **kwargs)
+        return name, prediction_dataset(
+            self.accept_dataset(name), split, getattr(model, "zoo_args", {}), **kwargs
+        )
 
     def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
         """:func:`evaluate_prediction` (``spikes`` is not used: predictors are not profiled here)."""
