@@ -22,7 +22,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_json_report_matches_a_direct_computation(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, CARD, "--attack", "fgsm", "--eps", "0.1", "--limit", "64", "--json")
+    args = ["--attack", "fgsm", "--eps", "0.1", "--limit", "64", "--dtype", "float32", "--json"]
+    code, out, _ = run(capsys, CARD, *args)
     assert code == 0
     r = json.loads(out)
     assert r["model"] == CARD and r["dataset"] == "digits" and r["samples"] == 64 and r["eps"] == 0.1
@@ -61,6 +62,18 @@ def test_ensemble_on_a_model_offering_gradient_settings(capsys: pytest.CaptureFi
     card = zoo.model_info("sparse_grad_mlp_digits").weights["digits_t4_sr"].metrics
     assert r["robust_accuracy"] == card["fgsm_eps0.1_ensemble"]
     assert r["clean_accuracy"] == card["accuracy"]
+
+
+def test_robust_eval_reproduces_the_cards_pgd_in_its_precision(capsys: pytest.CaptureFixture[str]) -> None:
+    """The card measured PGD (random start included) in float64 and says so; robust-eval follows it."""
+    if "sparse_grad_mlp_digits" not in zoo.list_models():
+        pytest.skip("the sparse_grad plugin is not installed")
+    args = ["--attack", "pgd", "--eps", "0.1", "--steps", "10", "--step-size", "0.025", "--json"]
+    code, out, _ = run(capsys, "sparse_grad_mlp_digits.digits_t4", *args)
+    assert code == 0
+    r = json.loads(out)
+    card = zoo.model_info("sparse_grad_mlp_digits").weights["digits_t4"].metrics
+    assert r["dtype"] == "float64" and r["robust_accuracy"] == card["pgd10_eps0.1"]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@
     python tools/bench_parallel_conversion.py --quick    # smoke run (small sizes, few repeats)
 
 Part 1: one layer simulated for T = 4, 8, 16 steps in the same process, same input current:
-    * neuron only: ``ParallelIF`` (all T steps at once from the mean current) vs the sequential IF neuron
+    * neuron only: the ``parallel_if`` neuron (all T steps at once from the mean current) vs the sequential IF neuron
       (``zoo_core.sdk.ConversionIF``, a loop over T) on ``[T, B, C, H, W]``;
     * layer: conv3x3 + BN + neuron, as in a converted CNN. Parallel: conv on the time-folded ``[T*B]`` batch,
       then the parallel neuron. Sequential: what an IF-based converted SNN does at inference, T calls of
@@ -40,30 +40,26 @@ def _time(fn, repeats: int, device: torch.device) -> float:
 
 @torch.no_grad()
 def bench_layer(T: int, B: int, C: int, H: int, repeats: int, device: torch.device) -> dict[str, float]:
-    from zoo_parallel_conversion.neurons import ParallelIF
-
-    from zoo_core.sdk import ConversionIF
+    import zoo_core as zoo
 
     g = torch.Generator().manual_seed(T)
     x = (torch.rand(T, B, C, H, H, generator=g) * 2).to(device)
-    par = ParallelIF(T=T, v_threshold=1.0).to(device)
-    seq = ConversionIF(1.0).to(device)
+    par = zoo.create_neuron("parallel_if", T=T, v_threshold=1.0).to(device)
+    seq = zoo.create_neuron("if_conversion", v_threshold=1.0).to(device)
     out = {"neuron_parallel": _time(lambda: par(x), repeats, device)}
     out["neuron_sequential"] = _time(lambda: seq(x), repeats, device)
 
     conv = nn.Sequential(nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)).to(device).eval()
     img = torch.rand(B, C, H, H, generator=g).to(device)
-    par_f = ParallelIF(T=T, v_threshold=1.0, folded=True).to(device)
+    par_f = zoo.create_neuron("parallel_if", T=T, v_threshold=1.0, folded=True).to(device)
 
     def parallel_layer() -> torch.Tensor:
         return par_f(conv(img.unsqueeze(0).expand(T, *img.shape).reshape(T * B, C, H, H)))
 
-    step = ConversionIF(1.0).to(device)
+    step = zoo.create_neuron("if_conversion", v_threshold=1.0).to(device)
 
     def sequential_layer() -> torch.Tensor:
-        from zoo_core.neurons import streaming
-
-        with streaming(step):
+        with zoo.streaming(step):
             return torch.stack([step.step(conv(img)) for _ in range(T)])
 
     out["layer_parallel"] = _time(parallel_layer, repeats, device)

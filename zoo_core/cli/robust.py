@@ -86,6 +86,12 @@ class RobustEvalCommand(Command):
         parser.add_argument("--limit", type=int, default=None, help="evaluate the first N samples only")
         parser.add_argument("--batch-size", type=int, default=256)
         parser.add_argument("--seed", type=int, default=0, help="seed of PGD's random start (default 0)")
+        parser.add_argument(
+            "--dtype",
+            choices=("float32", "float64", "card"),
+            default="card",
+            help="attack precision (default: the one the weights' card records, else float32)",
+        )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -99,6 +105,7 @@ class RobustEvalCommand(Command):
             model_info,
             split_tag,
         )
+        from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
 
         base, tag = split_tag(args.name)
         info = model_info(base)
@@ -113,6 +120,12 @@ class RobustEvalCommand(Command):
                 )
             model = create_model(args.name, pretrained=tag is not None)
         weights = info.weights.get(tag) if tag else None
+        card: dict = {}
+        if args.weights:
+            card = read_config(args.weights)
+        elif weights is not None:
+            card = read_config(resolve_source(weights.source, weights.revision))
+        dtype = (card.get("evaluation") or {}).get("dtype") if args.dtype == "card" else args.dtype
         dataset, data = task.eval_data(model, dataset=args.dataset, split=args.split, weights=weights)
         if args.limit is not None:
             data = Subset(data, range(min(args.limit, len(data))))  # type: ignore[arg-type]
@@ -128,6 +141,7 @@ class RobustEvalCommand(Command):
             batch_size=args.batch_size,
             seed=args.seed,
             progress=not args.json,
+            dtype=dtype,
         )
         report = {"model": args.name, "dataset": dataset, "split": args.split, **report}
         if args.json:
@@ -145,4 +159,6 @@ class RobustEvalCommand(Command):
         print(f"  {label:<22}{report['robust_accuracy']:.4f}")
         for s, acc in report["per_setting"].items():
             print(f"    {s:<20}{acc:.4f}")
+        if dtype:
+            print(f"  attacked in {dtype}")
         return EXIT_OK

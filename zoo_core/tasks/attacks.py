@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError, InputError
+from .base import cast_input, cast_model
 
 __all__ = [
     "ATTACKS",
@@ -230,8 +231,12 @@ def robust_accuracy(
     seed: int = 0,
     progress: bool = False,
     device: str | torch.device = "cpu",
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Clean and robust accuracy of ``model`` on ``data`` under ``attack`` (``"fgsm"`` or ``"pgd"``).
+
+    ``dtype="float64"`` attacks a float64 copy of the model with float64 inputs (and PGD's random start drawn in
+    float64): the precision cards record their robust accuracies in, so they hold on any CPU.
 
     With ``settings`` (names from the model's ``gradient_settings()``) a sample is robust only if it is
     classified correctly after the attack under every setting (module docstring); ``per_setting`` reports each
@@ -260,12 +265,12 @@ def robust_accuracy(
     from tqdm import tqdm  # progress bars load with the first attack
 
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
-    model = model.to(device)
+    model = cast_model(model, dtype).to(device)
     clean = robust = total = 0
     per = {str(n): 0 for n in names}
     try:
         for x, y in tqdm(loader, desc=f"{attack} eps={eps:.4g}", disable=None if progress else True):
-            x, y = x.to(device), y.to(device)
+            x, y = cast_input(x, dtype).to(device), y.to(device)
             with _EvalMode(model), torch.no_grad():
                 if names[0] is not None:
                     set_gradient_setting(model, names[0])
@@ -296,6 +301,7 @@ def robust_accuracy(
         **({"random_start": random_start, "seed": seed} if attack == "pgd" else {}),
         "settings": [s for s in names if s is not None],
         "samples": total,
+        "dtype": dtype,
         "clean_accuracy": clean / n,
         "robust_accuracy": robust / n,
         "per_setting": {k: v / n for k, v in per.items()} if settings is not None else {},

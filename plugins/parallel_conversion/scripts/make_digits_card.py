@@ -5,34 +5,69 @@
 1. trains ``qcfs_cnn_digits`` (the QCFS ANN, n = T = 4 levels) with zoo-core's training loop (the same as
    ``python tools/train.py qcfs_cnn_digits ...``: AdamW, cosine schedule, cross-entropy, learning rule ``bptt``,
    which for an ANN is plain backpropagation with QCFS's straight-through floor);
-2. converts it with ``zoo.create_learning_rule("parallel_conversion")`` (T = n = 4: lossless) and, for
-   comparison, with the sequential IF baseline;
-3. measures the test accuracy of the ANN, the parallel SNN and the IF SNN, the largest logit difference
-   between ANN and SNN, and the SNN's spike statistics;
-4. writes the SNN (mode="parallel") as a weight folder with its card; prints the sha256 to register.
+2. converts it with ``zoo.create_learning_rule("parallel_conversion")`` (T = n = 4: lossless) into the model
+   ``qcfs_cnn_digits_parallel`` (the same class in ``mode="parallel"``) and, for comparison, with the
+   sequential IF baseline;
+3. writes the SNN's weight folder with ``zoo_core.sdk.write_demo_card``, which measures its test accuracy and
+   spike profile in float64 (graded spikes of amplitude theta counted as events, ``spikes="events"``); beside
+   it, also in float64: the accuracy of the source ANN and of the IF SNN, and the largest logit difference
+   between the SNN and the ANN; prints the metrics and the sha256 to register in ``plugin.py``.
+
+``--remeasure`` skips the training: it loads the published weights ``qcfs_cnn_digits_parallel.digits_t4``,
+recovers their source ANN exactly (the same weights, each QCFS clip = its parallel neuron's threshold, which
+the conversion sets to the clip) and writes the folder ``--out`` again with the training record of its current
+card; the weights file stays byte for byte the same.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import time
 
 import torch
-from torch.utils.data import DataLoader
 
 
-def evaluate(model: torch.nn.Module, data) -> tuple[float, torch.Tensor]:
-    model.eval()
-    correct, logits = 0, []
+def source_ann(snn: torch.nn.Module) -> torch.nn.Module:
+    """The QCFS ANN ``qcfs_cnn_digits`` a parallel SNN was converted from: its weights and, as each QCFS clip,
+    the threshold of the parallel neuron in its place (the conversion sets theta = lambda)."""
+    import zoo_core as zoo
+    from zoo_core.sdk import ConfigError, find_qcfs
+
+    ann = zoo.create_model("qcfs_cnn_digits", **{**snn.zoo_args, "mode": "ann"})
+    sites = find_qcfs(ann)
+    neurons = tuple(f"{s.name}." for s in sites)
+    weights = {k: v for k, v in snn.state_dict().items() if not k.startswith(neurons)}
+    missing, unexpected = ann.load_state_dict(weights, strict=False)
+    if sorted(missing) != sorted(f"{s.name}.up" for s in sites) or unexpected:
+        raise ConfigError(
+            f"not the parallel SNN of qcfs_cnn_digits: missing {missing}, unexpected {unexpected}"
+        )
     with torch.no_grad():
-        for x, y in DataLoader(data, batch_size=512):
-            out = model(x)
-            logits.append(out)
-            correct += int((out.argmax(-1) == y).sum())
-    return correct / len(data), torch.cat(logits)
+        for s in sites:
+            s.threshold.fill_(snn.get_submodule(s.name).v_threshold)
+    return ann.eval()
+
+
+def compare(
+    ann: torch.nn.Module, snn: torch.nn.Module, seed: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The metrics measured beside the SNN, in float64 (the metrics and the differences for the notes)."""
+    import zoo_core as zoo
+    from zoo_core.sdk import cast_model, evaluate
+
+    test = zoo.create_dataset("digits", split="test", seed=seed)
+    snn_if = zoo.create_learning_rule("parallel_conversion", neuron="if").convert(ann)
+    x = torch.stack([test[i][0] for i in range(len(test))]).double()
+    with torch.no_grad():
+        ann_logits = cast_model(ann, "float64").eval()(x)
+        diff = float((cast_model(snn, "float64").eval()(x) - ann_logits).abs().max())
+        diff_if = float((cast_model(snn_if, "float64").eval()(x) - ann_logits).abs().max())
+    metrics = {
+        "ann_accuracy": evaluate(ann, test, progress=False, dtype="float64")["accuracy"],
+        "if_accuracy": evaluate(snn_if, test, progress=False, dtype="float64")["accuracy"],
+        "max_abs_logit_diff_snn_ann": diff,
+    }
+    return metrics, {"if": diff_if}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,90 +78,71 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--T", type=int, default=4)
+    p.add_argument(
+        "--remeasure", action="store_true", help="measure the published weights again (no training)"
+    )
     args = p.parse_args(argv)
 
     import zoo_core as zoo
-    from zoo_core import save_pretrained
-    from zoo_core.sdk import TrainConfig, train
+    from zoo_core.sdk import TrainConfig, read_config, resolve_source, train, write_demo_card
 
     torch.set_num_threads(1)
-    cfg = TrainConfig(
-        model="qcfs_cnn_digits",
-        dataset="digits",
-        learning_rule="bptt",
-        model_kwargs={"T": args.T},
-        epochs=args.epochs,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
+    tag = f"digits_t{args.T}"
+    record: dict = {}
+    if args.remeasure:
+        snn = zoo.create_model(f"qcfs_cnn_digits_parallel.{tag}", pretrained=True)  # sha256 verified
+        ann = source_ann(snn)
+        weights = zoo.model_info("qcfs_cnn_digits_parallel").weights[tag]
+        record = read_config(resolve_source(weights.source, weights.revision))["training"]
+        seconds, convert_s = record["seconds"], None
+    else:
+        cfg = TrainConfig(
+            model="qcfs_cnn_digits",
+            dataset="digits",
+            learning_rule="bptt",
+            model_kwargs={"T": args.T},
+            epochs=args.epochs,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+        )
+        result = train(cfg, return_model=True)
+        ann = result["model"].eval()
+        t0 = time.perf_counter()
+        converted = zoo.create_learning_rule("parallel_conversion").convert(ann)  # T = the ANN's levels
+        convert_s = time.perf_counter() - t0
+        snn = zoo.create_model("qcfs_cnn_digits_parallel", T=args.T)
+        snn.load_state_dict(converted.state_dict())  # thresholds restored from the neurons' buffers
+        snn.eval()
+        seconds = result["seconds"] + convert_s
+    metrics, diffs = compare(ann, snn, args.seed)
+    notes = (
+        f"These are the weights of the parallel SNN (mode='parallel', T={args.T}); ann_accuracy is its source QCFS "
+        "ANN (qcfs_cnn_digits), if_accuracy the same ANN converted to sequential IF neurons (the classic "
+        "conversion). All measured in float64: max |logit difference| SNN vs ANN on the test set "
+        f"{metrics['max_abs_logit_diff_snn_ann']:.2g} (lossless up to rounding), sequential IF vs ANN "
+        f"{diffs['if']:.2g}. Spikes carry amplitude theta; the profile counts SOPs as for a deployment with the "
+        "amplitudes folded into the next layer (zoo eval --spikes events)."
+        + (f" Conversion took {convert_s:.3f} s." if convert_s is not None else "")
     )
-    result = train(cfg, return_model=True)
-    ann = result["model"].eval()
-    test = zoo.create_dataset("digits", split="test", seed=args.seed)
-
-    t0 = time.perf_counter()
-    rule = zoo.create_learning_rule("parallel_conversion")  # T = the ANN's levels
-    snn = rule.convert(ann)
-    convert_s = time.perf_counter() - t0
-    snn_if = zoo.create_learning_rule("parallel_conversion", neuron="if").convert(ann)
-
-    ann_acc, ann_logits = evaluate(ann, test)
-    snn_acc, snn_logits = evaluate(snn, test)
-    if_acc, if_logits = evaluate(snn_if, test)
-    diff = float((snn_logits - ann_logits).abs().max())
-    diff_if = float((if_logits - ann_logits).abs().max())
-    ann64, snn64 = ann.double(), zoo.create_learning_rule("parallel_conversion").convert(ann.double())
-    x64 = torch.stack([test[i][0] for i in range(len(test))]).double()
-    with torch.no_grad():
-        diff64 = float((snn64(x64) - ann64(x64)).abs().max())
-    ann.float()
-    # graded spikes (amplitude theta) counted as events, as for a deployment with theta folded into the weights
-    x_test = torch.stack([test[i][0] for i in range(len(test))])
-    prof = zoo.profile(snn, x_test, spikes="events").summary()
-
-    command = "python plugins/parallel_conversion/scripts/make_digits_card.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
-    training = {
-        "command": command,
-        "dataset": "digits",
-        "split": "scikit-learn's 8x8 handwritten digits, [1,8,8] in [0,1], 10 classes (offline); "
-        f"stratified 80/20 train/test split, seed {args.seed}",
-        "seed": args.seed,
-        "learning_rule": f"ANN: bptt (backprop through QCFS, straight-through floor), then parallel_conversion "
-        f"(T = n = {args.T}, theta = lambda, rho = 1/2, no calibration)",
-        "epochs": args.epochs,
-        "optimizer": f"AdamW lr={args.lr} weight_decay={args.weight_decay}, cosine schedule, batch 64",
-        "eval_split": "test",
-        "dataset_name": "scikit-learn 8x8 digits",
-        "seconds": round(result["seconds"] + convert_s, 1),
-        "notes": (
-            f"These are the weights of the parallel SNN (mode='parallel', T={args.T}); ann_accuracy is its source "
-            f"QCFS ANN, if_accuracy the same ANN converted to sequential IF neurons (the classic conversion). "
-            f"Max |logit difference| SNN vs ANN on the test set: {diff:.2g} in float32, {diff64:.2g} in float64 "
-            f"(lossless); sequential IF vs ANN: {diff_if:.2g}. Spikes carry amplitude theta; the profile counts "
-            "SOPs as for a deployment with the amplitudes folded into the next layer (zoo.profile(..., "
-            f"spikes='events')). Conversion took {convert_s:.3f} s."
-        ),
-    }
-    metrics = {
-        "accuracy": snn_acc,
-        "snn_accuracy": snn_acc,
-        "ann_accuracy": ann_acc,
-        "if_accuracy": if_acc,
-        "max_abs_logit_diff_snn_ann": diff,
-    }
-    folder = save_pretrained(
+    write_demo_card(
         snn,
         args.out,
-        tag=f"digits_t{args.T}",
-        extra_config={"metrics": metrics, "training": training, "profile": prof},
-    )
-    cfgj = json.loads((folder / "config.json").read_text())
-    print(
-        json.dumps(
-            {"metrics": metrics, "profile": prof, "sha256": cfgj["files"], "float64_diff": diff64}, indent=1
-        )
+        tag=tag,
+        dataset="digits",
+        seed=args.seed,
+        learning_rule=record.get("learning_rule")
+        or "ANN: bptt (backprop through QCFS, straight-through floor), then parallel_conversion "
+        f"(T = n = {args.T}, theta = lambda, rho = 1/2, no calibration)",
+        epochs=record.get("epochs", args.epochs),
+        optimizer=record.get("optimizer")
+        or f"AdamW lr={args.lr} weight_decay={args.weight_decay}, cosine schedule, batch 64",
+        seconds=seconds,
+        metrics=metrics,
+        spikes="events",
+        notes=notes,
+        script="plugins/parallel_conversion/scripts/make_digits_card.py",
+        argv=["--out", args.out] if args.remeasure else argv,
     )
     return 0
 

@@ -1,12 +1,12 @@
 """The paper's network-level claims as tests, in float64.
 
-* lossless: the parallel SNN's time-averaged output equals the quantized ANN's (spec c3/h2), and which broken
+* lossless: the parallel SNN's time-averaged output equals the quantized ANN's, and which broken
   condition breaks it (T != n, rho != 1/2, BN in train mode, sequential IF neurons);
 * spikes are sorted in every layer;
-* distribution-aware calibration: the channel-wise SNN equals its DA-QCFS ANN (spec h3) and the calibration
-  invariant of spec h4;
+* distribution-aware calibration: the channel-wise SNN equals its DA-QCFS ANN and the calibration
+  invariant (reference level = T keeps the shifts at 0);
 * max-pool after neurons stays exact (a consequence of sorting; our reading) and the readout only depends on
-  the time mean (spec h5).
+  the time mean.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def test_calibrated_snn_equals_da_qcfs_ann(randomise) -> None:
 
 
 def test_calibration_invariant_reference_equals_T(randomise) -> None:
-    """Spec h4: reference level == T and shifts starting at 0 -> both halves coincide, shifts stay exactly 0."""
+    """Calibration invariant: reference level == T and shifts starting at 0 -> both halves coincide, shifts stay exactly 0."""
     ann = _net(randomise, "resnet20_qcfs", T=4, num_classes=10, img_size=8, width_mult=0.5)
     calib = [_input((2, 3, 8, 8), seed=s) for s in range(2)]
     _, rule = _convert(ann, calib, reference_levels=4, keep_ann=True)
@@ -152,7 +152,7 @@ def test_maxpool_after_neurons_is_exact_thanks_to_sorting() -> None:
 
 
 def test_readout_depends_on_the_time_mean_only(randomise) -> None:
-    """Spec h5: permuting the T input frames does not change the parallel SNN's output."""
+    """Permuting the T input frames does not change the parallel SNN's output."""
     ann = _net(randomise, "resnet20_qcfs", T=4, num_classes=10, img_size=8, width_mult=0.5)
     snn, _ = _convert(ann)
     frames = _input((4, 2, 3, 8, 8), seed=7)

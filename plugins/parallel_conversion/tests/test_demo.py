@@ -1,55 +1,78 @@
-"""The demo weights (model_cards/qcfs_cnn_digits_parallel.digits_t4): they load, verify, and reproduce the card."""
+"""The demo weights (model_cards/qcfs_cnn_digits_parallel.digits_t4): they load, verify, and reproduce the card
+(measured in float64, so on any CPU)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 import zoo_core as zoo
+from zoo_core.cli import main
+from zoo_core.sdk import evaluate
 
 from zoo_parallel_conversion.neurons import ParallelIF
 
+NAME = "qcfs_cnn_digits_parallel.digits_t4"
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_digits_card.py"
 
-def test_digits_snn_weights_reproduce_the_card() -> None:
-    assert "qcfs_cnn_digits_parallel.digits_t4" in zoo.list_models(pretrained=True)
-    snn = zoo.create_model("qcfs_cnn_digits_parallel.digits_t4", pretrained=True)  # sha256 verified on load
+
+def _card() -> dict:
+    info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
+    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    return json.loads((root / "config.json").read_text())
+
+
+def _eval(capsys, *extra: str) -> dict:
+    assert main(["eval", NAME, "--pretrained", *extra, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_card_is_measured_in_float64_and_registered() -> None:
+    card = _card()
+    assert card["model"] == "qcfs_cnn_digits_parallel" and card["args"]["mode"] == "parallel"
+    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "events"
+    assert card["evaluation"]["command"] == f"zoo eval {NAME} --pretrained --spikes events"
+    info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
+    assert info.metrics == card["metrics"]
+    assert info.sha256 == card["files"]
+    m = card["metrics"]
+    assert m["accuracy"] >= 0.98 and m["ann_accuracy"] == m["accuracy"]  # lossless: the ANN's accuracy
+    assert m["if_accuracy"] < m["accuracy"]  # the sequential IF baseline at T = 4 loses some
+    assert 0 <= m["max_abs_logit_diff_snn_ann"] < 1e-12  # equal to the ANN up to float64 rounding
+
+
+def test_zoo_eval_reproduces_the_card_in_float64(capsys) -> None:
+    """`zoo eval --spikes events` evaluates in the card's float64 and gives its accuracy and profile."""
+    card = _card()
+    events = _eval(capsys, "--spikes", "events")
+    assert events["dtype"] == "float64" and events["samples"] == 360
+    assert events["accuracy"] == card["metrics"]["accuracy"]
+    for key in ("sops", "macs", "energy_pj", "mean_firing_rate"):
+        assert events[key] == pytest.approx(card["profile"][key], rel=1e-9), key
+    assert 0 < events["mean_firing_rate"] < 1 and events["sops"] > 0 and events["macs"] > 0
+    # binary mode: amplitude-theta spikes are analog values, so the spike-fed conv counts dense MACs instead
+    binary = _eval(capsys, "--spikes", "binary")
+    assert binary["sops"] < events["sops"] and binary["macs"] > events["macs"]
+
+
+def test_weights_load_as_the_parallel_snn_and_its_source_ann_is_recovered_exactly() -> None:
+    """The card script's --remeasure path: the recovered ANN converts back to these very weights and has the
+    card's ann_accuracy."""
+    snn = zoo.create_model(NAME, pretrained=True)  # sha256 verified on load
     assert snn.mode == "parallel" and snn.T == 4 and isinstance(snn.features[2], ParallelIF)
     assert 0 < snn.features[2].v_threshold < 10  # restored from the buffers
+    spec = importlib.util.spec_from_file_location("make_digits_card", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ann = script.source_ann(snn)
+    assert ann.mode == "ann" and ann.zoo_name == "qcfs_cnn_digits"
+    converted = zoo.create_learning_rule("parallel_conversion").convert(ann).state_dict()
+    reference = snn.state_dict()
+    assert list(converted) == list(reference)
+    assert all(torch.equal(converted[k], reference[k]) for k in reference)
     test = zoo.create_dataset("digits", split="test", seed=0)
-    x = torch.stack([test[i][0] for i in range(len(test))])
-    y = torch.tensor([test[i][1] for i in range(len(test))])
-    with torch.no_grad():
-        acc = float((snn(x).argmax(-1) == y).double().mean())
-    info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
-    assert acc == info.metrics["accuracy"] >= 0.98
-    assert info.metrics["ann_accuracy"] == acc  # lossless: same accuracy as the source ANN
-    root = Path(zoo.__file__).resolve().parent.parent / info.source
-    card = json.loads((root / "config.json").read_text())
-    assert card["metrics"]["max_abs_logit_diff_snn_ann"] < 1e-4
-    assert card["args"]["mode"] == "parallel"
-    # the card's profile: graded (amplitude theta) spikes counted as events over the whole test split
-    prof = zoo.profile(snn, x, spikes="events").summary()
-    for key in ("mean_firing_rate", "sops", "macs", "energy_pj"):
-        assert prof[key] == pytest.approx(card["profile"][key], rel=1e-6), key
-    assert 0 < prof["mean_firing_rate"] < 1 and prof["sops"] > 0 and prof["macs"] > 0
-
-
-def test_zoo_eval_spikes_events_reproduces_the_card_profile(capsys) -> None:
-    """`zoo eval --spikes events` counts the theta-amplitude spikes as events: the card's figures, batch by batch."""
-    from zoo_core.cli import main
-
-    card = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
-    root = Path(zoo.__file__).resolve().parent.parent / card.source
-    recorded = json.loads((root / "config.json").read_text())["profile"]
-    reports = {}
-    for mode in ("events", "binary"):
-        assert main(["eval", "qcfs_cnn_digits_parallel.digits_t4", "--pretrained", "--spikes", mode, "--json"]) == 0
-        reports[mode] = json.loads(capsys.readouterr().out)
-    events, binary = reports["events"], reports["binary"]
-    assert events["accuracy"] == card.metrics["accuracy"]
-    for key in ("sops", "macs", "energy_pj", "mean_firing_rate"):
-        assert events[key] == pytest.approx(recorded[key], rel=1e-9), key
-    # binary mode: amplitude-theta spikes are analog values, so the spike-fed conv counts dense MACs instead
-    assert binary["sops"] < events["sops"] and binary["macs"] > events["macs"]
+    report = evaluate(ann, test, progress=False, dtype="float64")
+    assert report["accuracy"] == _card()["metrics"]["ann_accuracy"]

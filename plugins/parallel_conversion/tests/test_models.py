@@ -12,8 +12,8 @@ from zoo_parallel_conversion.neurons import ChannelwiseParallelIF, ParallelIF
 
 QCFS_MODELS = ["vgg16_qcfs", "resnet20_qcfs", "resnet18_qcfs", "resnet34_qcfs", "qcfs_cnn_digits"]
 
-# spec section d: parameters() of the official builders, including every QCFS `up`
-SPEC_COUNTS = [
+# parameters() of the official builders, including every QCFS `up`
+OFFICIAL_COUNTS = [
     ("vgg16_qcfs", {"num_classes": 10}, 33_646_681),
     ("vgg16_qcfs", {"num_classes": 100}, 34_015_411),
     ("vgg16_qcfs", {"num_classes": 1000, "img_size": 224}, 138_366_007),
@@ -24,8 +24,8 @@ SPEC_COUNTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "kw", "count"), SPEC_COUNTS)
-def test_parameter_counts_equal_the_spec(name, kw, count) -> None:
+@pytest.mark.parametrize(("name", "kw", "count"), OFFICIAL_COUNTS)
+def test_parameter_counts_equal_the_official_builders(name, kw, count) -> None:
     with torch.device("meta"):
         model = zoo.create_model(name, **kw)
     assert sum(p.numel() for p in model.parameters()) == count
@@ -136,3 +136,53 @@ def test_modes_inputs_and_errors() -> None:
         zoo.create_model("vgg16_qcfs", img_size=16)
     with pytest.raises(ConfigError, match="already an SNN"):
         zoo.create_learning_rule("parallel_conversion").convert(snn)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("qcfs_cnn_digits", {}),
+        ("vgg16_qcfs", {"width_mult": 0.0625}),
+        ("resnet20_qcfs", {"T": 2, "img_size": 8, "width_mult": 0.5}),
+    ],
+)
+def test_timm_head_api_in_every_mode(name, kw) -> None:
+    """forward_head(forward_features(x)) == model(x) for the ANN (static image: one pass; frames) and for its
+    parallel SNN; reset_classifier(5) gives 5 logits."""
+    torch.manual_seed(0)
+    ann = zoo.create_model(name, **kw).eval()
+    size, c = ann.img_size, ann.in_chans
+    x = torch.rand(3, c, size, size)
+    frames = torch.rand(ann.T, 3, c, size, size)
+    snn = zoo.create_learning_rule("parallel_conversion").convert(ann)
+    with torch.no_grad():
+        for model, inp in ((ann, x), (ann, frames), (snn, x), (snn, frames)):
+            feats = model.forward_features(inp)
+            t = 1 if (model is ann and inp is x) else model.T
+            assert feats.shape[:2] == (t, 3) and feats[0, 0].numel() == model.num_features
+            assert torch.equal(model.forward_head(feats), model(inp))
+            assert model.forward_head(feats, pre_logits=True) is feats
+    assert ann.get_classifier().out_features == ann.num_classes
+    snn.reset_classifier(5)
+    with torch.no_grad():
+        assert snn(x).shape == (3, 5) and snn.num_classes == 5
+
+
+def test_variants_are_one_class_each_family() -> None:
+    """Each family is one class; the registered defaults are the class defaults plus the variant's arguments."""
+    r18, r20, r34 = (zoo.model_info(f"resnet{d}_qcfs").defaults for d in (18, 20, 34))
+    assert r18["blocks"] == [2, 2, 2, 2] and r18["widths"] == [64, 128, 256, 512]
+    assert r20["blocks"] == [3, 3, 3] and r20["widths"] == [16, 32, 64] and r20["T"] == 8
+    assert r34["blocks"] == [3, 4, 6, 3] and (r34["num_classes"], r34["img_size"]) == (1000, 224)
+    with torch.device("meta"):
+        models = {n: zoo.create_model(n) for n in ("resnet18_qcfs", "resnet20_qcfs", "resnet34_qcfs")}
+    assert len({type(m) for m in models.values()}) == 1
+    assert models["resnet20_qcfs"].stage_names == ("conv2_x", "conv3_x", "conv4_x")
+    assert zoo.model_info("qcfs_cnn_digits_parallel").defaults == {
+        **zoo.model_info("qcfs_cnn_digits").defaults,
+        "mode": "parallel",
+    }
+    with pytest.raises(ConfigError, match="blocks and widths"):
+        zoo.create_model("resnet18_qcfs", blocks=[2, 2, 2])
+    with pytest.raises(TypeError):
+        type(models["resnet18_qcfs"])(4)  # keyword-only constructor

@@ -39,7 +39,7 @@ def test_worked_example_parallel_vs_sequential() -> None:
 
 @pytest.mark.parametrize("T", [1, 3, 4, 8, 16])
 def test_claim_binary_sorted_and_rate_equals_qcfs(T) -> None:
-    """Spec h1: outputs in {0, theta}; non-increasing over steps; mean_T == theta*clip(floor(T m/theta + 1/2), 0, T)/T."""
+    """Outputs in {0, theta}; non-increasing over steps; mean_T == theta*clip(floor(T m/theta + 1/2), 0, T)/T."""
     theta = 1.375  # exactly representable in float32 (QCFS's parameter is created in float32)
     n = ParallelIF(T=T, v_threshold=theta).double()
     x = _x((T, 5, 3, 4, 4), seed=T)  # arbitrary time-varying input: only its mean matters
@@ -66,7 +66,7 @@ def test_claim_step_x_fires_iff_count_at_least_x() -> None:
     assert torch.equal(s, (N.unsqueeze(0) >= steps).double())
 
 
-def test_claim_parallel_equals_sequential_if_where_the_spec_says() -> None:
+def test_claim_parallel_equals_sequential_if_for_a_constant_current_only() -> None:
     """Constant current: same spike count as the sequential IF (any T); the order differs unless N in {0, T}.
     Time-varying current: the counts differ in general (why the sequential SNN is not lossless)."""
     T, theta = 8, 1.0
@@ -86,7 +86,7 @@ def test_claim_parallel_equals_sequential_if_where_the_spec_says() -> None:
 
 
 def test_claim_channelwise_equals_da_qcfs_iff_threshold_positive() -> None:
-    """Spec c4: CW parallel neuron == DA-QCFS exactly for lambda_c > 0; broken for lambda_c <= 0."""
+    """CW parallel neuron == DA-QCFS exactly for lambda_c > 0; broken for lambda_c <= 0."""
     T, C = 4, 6
     g = torch.Generator().manual_seed(7)
     lam = torch.tensor([0.5, 1.0, 2.0, 3.0, -0.7, -2.0], dtype=torch.float64).view(C, 1, 1)

@@ -52,7 +52,7 @@ def test_training_free_timm_resnet18_error_falls_with_T() -> None:
 
 
 def test_training_free_equals_da_qcfs_iff_thresholds_positive() -> None:
-    """Spec h3: dead channels (lambda_c <= 0) break SNN == DA-QCFS ANN; min_threshold restores it.
+    """Dead channels (lambda_c <= 0) break SNN == DA-QCFS ANN; min_threshold restores it.
 
     (timm's default zero_init_last=True zeroes every block's last BN weight, which hides the dead channels of
     the first activation of each block from the output; without it they show.)"""
@@ -120,9 +120,13 @@ def test_rule_errors_and_arguments() -> None:
         zoo.create_learning_rule("parallel_conversion", T=4).convert(ann)
     with pytest.raises(ConfigError, match="no activation"):
         zoo.create_learning_rule("parallel_conversion", T=4).convert(nn.Linear(2, 2), [torch.rand(1, 2)])
-    for bad in ({"T": 0}, {"neuron": "lif"}, {"momentum": 1.0}, {"min_threshold": -1.0}):
+    bad_args = ({"T": 0}, {"neuron": "lif"}, {"momentum": 1.0}, {"min_threshold": -1.0}, {"init_mem": "1/2"})
+    bad_args += ({"reference_levels": 0}, {"max_batches": 0}, {"momentum": float("nan")})
+    for bad in bad_args:
         with pytest.raises(ConfigError):
             zoo.create_learning_rule("parallel_conversion", **bad)
+    with pytest.raises(ConfigError, match=r"expected an nn\.Module"):
+        zoo.create_learning_rule("parallel_conversion", T=4).convert("resnet18")
     with pytest.raises(ConfigError, match="sequential IF"):
         zoo.create_learning_rule("parallel_conversion", T=4, neuron="if", calibrate=True).convert(
             ann, [torch.rand(2, 1, 6, 6)]

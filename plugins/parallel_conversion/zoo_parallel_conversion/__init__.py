@@ -10,7 +10,8 @@ Calculation", ICML 2025 (arXiv 2412.13610). zoo-core loads :mod:`zoo_parallel_co
     snn = zoo.create_learning_rule("parallel_conversion").convert(ann)  # the parallel SNN (lossless)
     neuron = zoo.create_neuron("parallel_if", T=4, v_threshold=1.0)
 
-The classes live in :mod:`.neurons`, :mod:`.calibration`, :mod:`.convert` and :mod:`.models`.
+The classes live in :mod:`.neurons`, :mod:`.calibration`, :mod:`.convert` (with :mod:`.tracing`) and
+:mod:`.models` (one module per family).
 Keep this module light: importing it must not import torch.
 """
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import QCFS, ConfigError, InputError, floor_ste
+from zoo_core.sdk import QCFS, ConfigError, InputError, check_number, check_positive_int, floor_ste
 
 __all__ = ["DAQCFS", "RecReLU", "batch_input", "calibrate", "collect_thresholds", "ema_rate"]
 
@@ -90,15 +90,9 @@ class DAQCFS(QCFS):
         param_name: str = "up",
     ) -> None:
         super().__init__(levels=levels, threshold=threshold, shift=shift, param_name=param_name)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ConfigError(f"DAQCFS: channels must be a positive integer, got {channels!r}")
-        if (
-            isinstance(reference_levels, bool)
-            or not isinstance(reference_levels, int)
-            or reference_levels < 1
-        ):
-            raise ConfigError(f"DAQCFS: reference_levels must be an integer >= 1, got {reference_levels!r}")
-        if not 0.0 <= momentum < 1.0:
+        check_positive_int(channels, "channels", "DAQCFS")
+        check_positive_int(reference_levels, "reference_levels", "DAQCFS")
+        if not 0.0 <= check_number(momentum, "momentum", "DAQCFS") < 1.0:
             raise ConfigError(f"DAQCFS: momentum must be in [0, 1), got {momentum!r}")
         shape = tuple(channel_shape) if channel_shape is not None else (channels, 1, 1)
         if shape[0] != channels:
@@ -217,6 +211,8 @@ def batch_input(batch: Any) -> Tensor:
 
 
 def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of the model's first floating-point parameter or buffer (CPU and the default dtype if
+    it has none)."""
     for t in (*model.parameters(), *model.buffers()):
         if t.is_floating_point():
             return t.device, t.dtype

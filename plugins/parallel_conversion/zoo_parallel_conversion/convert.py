@@ -5,7 +5,7 @@ r"""The learning rule ``parallel_conversion``: any ReLU or QCFS network -> paral
 >>> snn(images)                                     # [B, C, H, W] -> logits [B, classes], the mean over T
 >>> rule.record                                     # what was replaced, thresholds, calibration, timing
 
-Three procedures (official ``main.py``, spec section e), chosen from the network and the arguments:
+Three procedures (official ``main.py``), chosen from the network and the arguments:
 
 1. **QCFS ANN, no calibration data** (``--direct_inference``): every QCFS activation (clip :math:`\lambda`,
    ``n`` levels) becomes a :class:`~zoo_parallel_conversion.neurons.ParallelIF` with ``T`` steps,
@@ -38,101 +38,39 @@ module called once per forward.
 from __future__ import annotations
 
 import copy
-import math
-import operator
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from zoo_core.sdk import (
-    BaseNeuron,
     ConfigError,
     ConversionIF,
-    ConversionNeuron,
     ConversionRule,
     InputError,
-    check_finite,
-    is_qcfs,
+    check_choice,
+    check_number,
+    check_positive,
+    check_positive_int,
+    check_time_steps,
     qcfs_threshold,
 )
 
-from .calibration import DAQCFS, RecReLU, batch_input, calibrate, collect_thresholds
+from .calibration import DAQCFS, RecReLU, _device_dtype, batch_input, calibrate, collect_thresholds
 from .neurons import ChannelwiseParallelIF, ParallelIF
+from .tracing import (
+    Site,
+    Wrapper,
+    add_time_coding,
+    decode_time,
+    encode_time,
+    module_sites,
+    set_submodule,
+    trace,
+)
 
 __all__ = ["ParallelConversion", "decode_time", "encode_time"]
-
-_RELU_FUNCS = {F.relu, torch.relu, torch.relu_, getattr(F, "relu_", F.relu)}
-_MAXPOOL_MODULES = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
-_MAXPOOL_FUNCS = {
-    F.max_pool1d,
-    F.max_pool2d,
-    F.max_pool3d,
-    F.adaptive_max_pool1d,
-    F.adaptive_max_pool2d,
-    F.adaptive_max_pool3d,
-    torch.max_pool1d,
-    torch.max_pool2d,
-    torch.max_pool3d,
-}
-_PASS_THROUGH = (nn.Identity, nn.Dropout)
-
-
-# ------------------------------------------------------------------------------------------------ time coding
-def encode_time(x: Tensor, T: int, rank: int) -> Tensor:
-    """SNN input: ``[B, ...]`` (rank ``rank``) repeated ``T`` times, or a ``[T, B, ...]`` sequence; returned
-    time-folded ``[T*B, ...]`` (as the official code feeds its SNNs)."""
-    if not isinstance(x, Tensor):
-        raise InputError(f"converted SNN: expected a tensor input, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise InputError(f"converted SNN: expected a floating-point input, got {x.dtype}")
-    if x.numel() == 0:
-        raise InputError(f"converted SNN: the input is empty (shape {tuple(x.shape)})")
-    check_finite(x, "converted SNN")
-    if x.dim() == rank:
-        seq = x.unsqueeze(0).repeat(T, *([1] * x.dim()))
-    elif x.dim() == rank + 1:
-        if x.shape[0] != T:
-            raise InputError(f"converted SNN: runs T={T} time steps, got a sequence of {x.shape[0]}")
-        seq = x
-    else:
-        raise InputError(
-            f"converted SNN: expected the ANN's input (rank {rank}) or a [T, ...] sequence of it "
-            f"(rank {rank + 1}), got shape {tuple(x.shape)}"
-        )
-    return seq.flatten(0, 1)
-
-
-def decode_time(out: Tensor, T: int) -> Tensor:
-    """``[T*B, ...] -> [B, ...]``: the mean over the ``T`` time steps."""
-    return out.view(T, out.shape[0] // T, *out.shape[1:]).mean(0)
-
-
-# ------------------------------------------------------------------------------------------------ sites
-@dataclass
-class _Site:
-    name: str  # module path (in the working model)
-    kind: str  # "qcfs" or "relu"
-    node: Any = None  # fx node, if traced
-    analog: bool = False
-    shape: tuple[int, ...] | None = None  # per-sample input shape seen in a forward pass
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, attr = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, attr, module)
-
-
-def _unique(root: nn.Module, name: str) -> str:
-    names = {n for n, _ in root.named_modules()}
-    cand, k = name, 1
-    while cand in names:
-        cand, k = f"{name}_{k}", k + 1
-    return cand
 
 
 def _threshold_summary(t: Tensor) -> dict[str, Any]:
@@ -144,21 +82,6 @@ def _threshold_summary(t: Tensor) -> dict[str, Any]:
         "channels": int(t.numel()),
         "nonpositive_thresholds": int((t <= 0).sum()),
     }
-
-
-class _Tracer:
-    """``torch.fx`` tracer that keeps activations and neurons as leaves."""
-
-    def __new__(cls) -> Any:
-        import torch.fx as fx
-
-        class Tracer(fx.Tracer):
-            def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-                if is_qcfs(m) or isinstance(m, RecReLU | BaseNeuron | ConversionNeuron):
-                    return True
-                return super().is_leaf_module(m, qualname)
-
-        return Tracer()
 
 
 # ------------------------------------------------------------------------------------------------ the rule
@@ -207,26 +130,17 @@ class ParallelConversion(ConversionRule):
         keep_ann: bool = False,
     ) -> None:
         super().__init__()
-        if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
-            raise ConfigError(f"parallel_conversion: T must be None or an integer >= 1, got {T!r}")
-        if neuron not in ("parallel", "if"):
-            raise ConfigError(f"parallel_conversion: neuron must be 'parallel' or 'if', got {neuron!r}")
-        if not isinstance(init_mem, int | float) or not math.isfinite(init_mem):
-            raise ConfigError(f"parallel_conversion: init_mem must be a finite number, got {init_mem!r}")
-        if (
-            isinstance(reference_levels, bool)
-            or not isinstance(reference_levels, int)
-            or reference_levels < 1
-        ):
-            raise ConfigError(f"parallel_conversion: reference_levels must be >= 1, got {reference_levels!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ConfigError(f"parallel_conversion: momentum must be in [0, 1), got {momentum!r}")
-        if min_threshold is not None and not (math.isfinite(min_threshold) and min_threshold > 0):
-            raise ConfigError(
-                f"parallel_conversion: min_threshold must be > 0 or None, got {min_threshold!r}"
-            )
-        if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
-            raise ConfigError(f"parallel_conversion: max_batches must be None or >= 1, got {max_batches!r}")
+        who = "parallel_conversion"
+        if T is not None:
+            check_time_steps(T, who)
+        check_choice(neuron, "neuron", who, ("parallel", "if"))
+        init_mem = check_number(init_mem, "init_mem", who)
+        check_positive_int(reference_levels, "reference_levels", who)
+        if not 0.0 <= check_number(momentum, "momentum", who) < 1.0:
+            raise ConfigError(f"{who}: momentum must be in [0, 1), got {momentum!r}")
+        check_positive(min_threshold, "min_threshold", who, allow_none=True)
+        if max_batches is not None:
+            check_positive_int(max_batches, "max_batches", who)
         self.T = T
         self.neuron = neuron
         self.init_mem = float(init_mem)
@@ -249,7 +163,7 @@ class ParallelConversion(ConversionRule):
         """Convert ``ann`` (left unchanged) into a parallel SNN; ``calibration``: batches of inputs or
         ``(inputs, targets)`` (a list or a re-iterable loader: it is read twice for ReLU networks)."""
         if not isinstance(ann, nn.Module):
-            raise TypeError(f"parallel_conversion: expected an nn.Module, got {type(ann).__name__}")
+            raise ConfigError(f"parallel_conversion: expected an nn.Module, got {type(ann).__name__}")
         t0 = time.perf_counter()
         self.record = {
             "rule": "parallel_conversion",
@@ -314,13 +228,13 @@ class ParallelConversion(ConversionRule):
 
     # -- shapes ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _probe(self, model: nn.Module, sites: list[_Site], data: Iterable[Any], fwd: Any = None) -> int:
+    def _probe(self, model: nn.Module, sites: list[Site], data: Iterable[Any], fwd: Any = None) -> int:
         """Record each site's per-sample input shape on the first batch; returns the input's rank."""
         hooks = []
         for s in sites:
             m = model.get_submodule(s.name)
 
-            def hook(mod: nn.Module, inputs: Any, out: Any, s: _Site = s) -> None:
+            def hook(mod: nn.Module, inputs: Any, out: Any, s: Site = s) -> None:
                 s.info["calls"] = s.info.get("calls", 0) + 1
                 if s.shape is None:
                     s.shape = tuple(inputs[0].shape[1:])
@@ -339,7 +253,7 @@ class ParallelConversion(ConversionRule):
         raise InputError("parallel_conversion: calibration data is empty")
 
     # -- neurons -----------------------------------------------------------------------------------------
-    def _neuron_for(self, module: nn.Module, T: int, folded: bool, site: _Site) -> nn.Module:
+    def _neuron_for(self, module: nn.Module, T: int, folded: bool, site: Site) -> nn.Module:
         """The SNN neuron replacing one (DA-)QCFS module."""
         lam = qcfs_threshold(module).detach()
         scalar = lam.numel() == 1
@@ -369,7 +283,7 @@ class ParallelConversion(ConversionRule):
             site.info["calibrated"] = bool(module.use_shifts)
         return new
 
-    def _lossless(self, sites: list[_Site], relevelled: bool) -> dict[str, Any]:
+    def _lossless(self, sites: list[Site], relevelled: bool) -> dict[str, Any]:
         if self.neuron == "if":
             return {"exact": False, "reason": "sequential IF neurons: equal to the ANN only in expectation"}
         if self.init_mem != 0.5:
@@ -403,7 +317,7 @@ class ParallelConversion(ConversionRule):
         levels = {s.levels for s in found}
         T = self._resolve_T(levels)
         do_cal = self._want_calibration(data)
-        sites = [_Site(s.name, "qcfs") for s in found]
+        sites = [Site(s.name, "qcfs") for s in found]
         self.record.update(
             {"procedure": "qcfs-calibrated" if do_cal else "qcfs", "T": T, "levels": sorted(levels)}
         )
@@ -423,7 +337,7 @@ class ParallelConversion(ConversionRule):
                         reference_levels=self.reference_levels,
                         momentum=self.momentum,
                     )
-                    _set_submodule(model, s.name, new)
+                    set_submodule(model, s.name, new)
                 elif isinstance(m, DAQCFS):
                     m.reference_levels, m.momentum = self.reference_levels, self.momentum
             self.record["calibration"] = {
@@ -440,7 +354,7 @@ class ParallelConversion(ConversionRule):
         if self.keep_ann:
             self.quantized_ann = copy.deepcopy(model).eval()
         for s in sites:
-            _set_submodule(model, s.name, self._neuron_for(model.get_submodule(s.name), T, True, s))
+            set_submodule(model, s.name, self._neuron_for(model.get_submodule(s.name), T, True, s))
         model.mode = "parallel" if self.neuron == "parallel" else "if"
         model.T = T
         self.record["sites"] = [{"name": s.name, "kind": s.kind, **s.info} for s in sites]
@@ -452,51 +366,13 @@ class ParallelConversion(ConversionRule):
             model.zoo_args = {**args, "T": T, "mode": model.mode, "is_cab": bool(model.is_cab)}
         return model
 
-    # -- any network: fx ---------------------------------------------------------------------------------------
-    def _trace(self, ann: nn.Module) -> tuple[Any, list[_Site]]:
-        import torch.fx as fx
-
-        tracer = _Tracer()
-        graph = tracer.trace(ann)
-        gm = fx.GraphModule(tracer.root, graph, class_name=f"Parallel{type(ann).__name__}")
-        sites: list[_Site] = []
-        seen: dict[str, int] = {}
-        for node in list(gm.graph.nodes):
-            if node.op == "call_module":
-                mod = gm.get_submodule(node.target)
-                kind = "relu" if isinstance(mod, nn.ReLU) else "qcfs" if is_qcfs(mod) else None
-                if kind is None:
-                    continue
-                k = seen.get(node.target, 0)
-                seen[node.target] = k + 1
-                if k:  # a module called at several sites: one copy per call site
-                    new_name = _unique(gm, f"{node.target}_{k}")
-                    gm.add_submodule(new_name, copy.deepcopy(mod))
-                    node.target = new_name
-                sites.append(_Site(node.target, kind, node))
-            elif (node.op == "call_function" and node.target in _RELU_FUNCS) or (
-                node.op == "call_method" and node.target in ("relu", "relu_")
-            ):
-                name = _unique(gm, "relu_fn")
-                gm.add_submodule(name, nn.ReLU())
-                with gm.graph.inserting_before(node):
-                    new_node = gm.graph.call_module(name, (node.args[0],))
-                node.replace_all_uses_with(new_node)
-                gm.graph.erase_node(node)
-                sites.append(_Site(name, "relu", new_node))
-        gm.recompile()
-        for s in sites:
-            if s.kind == "relu" and self.analog_before_maxpool and _feeds_maxpool(gm, s.node):
-                s.analog = True
-        return gm, sites
-
     def _convert_generic(self, ann: nn.Module, data: Any) -> nn.Module:
         model = copy.deepcopy(ann).eval()
         try:
-            gm, sites = self._trace(model)
+            gm, sites = trace(model, self.analog_before_maxpool)
             traced = True
         except Exception as exc:  # untraceable: module replacement inside a wrapper
-            gm, sites = _Wrapper(model), _module_sites(model)
+            gm, sites = Wrapper(model), module_sites(model)
             traced = False
             self.record["warnings"].append(
                 f"torch.fx could not trace {type(ann).__name__} ({type(exc).__name__}: {exc}); converted by "
@@ -535,7 +411,7 @@ class ParallelConversion(ConversionRule):
         rank = 4
         if data is not None:
             for s in relu_sites:
-                _set_submodule(gm, s.name, RecReLU(self.min_threshold))
+                set_submodule(gm, s.name, RecReLU(self.min_threshold))
             rank = self._probe(gm, convert_sites, data)
             shared = [s.name for s in convert_sites if s.info.pop("calls", 1) > 1]
             if shared:
@@ -562,7 +438,7 @@ class ParallelConversion(ConversionRule):
                 reference_levels=self.reference_levels,
                 momentum=self.momentum,
             )
-            _set_submodule(gm, s.name, new)
+            set_submodule(gm, s.name, new)
         if do_cal:
             for s in qcfs_sites:
                 m = gm.get_submodule(s.name)
@@ -574,7 +450,7 @@ class ParallelConversion(ConversionRule):
                         reference_levels=self.reference_levels,
                         momentum=self.momentum,
                     )
-                    _set_submodule(gm, s.name, new)
+                    set_submodule(gm, s.name, new)
             self.record["calibration"] = {
                 **calibrate(gm, data, max_batches=self.max_batches),
                 "reference_levels": self.reference_levels,
@@ -583,7 +459,7 @@ class ParallelConversion(ConversionRule):
         if self.keep_ann:
             self.quantized_ann = copy.deepcopy(gm).eval()
         for s in convert_sites:
-            _set_submodule(gm, s.name, self._neuron_for(gm.get_submodule(s.name), T, True, s))
+            set_submodule(gm, s.name, self._neuron_for(gm.get_submodule(s.name), T, True, s))
         self.record["sites"] = [
             {"name": s.name, "kind": s.kind, **({"input_shape": list(s.shape)} if s.shape else {}), **s.info}
             for s in convert_sites
@@ -598,85 +474,9 @@ class ParallelConversion(ConversionRule):
                 "forward; pass min_threshold=... (e.g. 1e-3 x the typical activation) to avoid both"
             )
         if traced:
-            snn = _add_time_coding(gm, T, rank)
+            snn = add_time_coding(gm, T, rank)
         else:
             gm.T, gm.rank = T, rank
             snn = gm
         snn.T = T
         return snn
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for t in (*model.parameters(), *model.buffers()):
-        if t.is_floating_point():
-            return t.device, t.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
-
-
-def _feeds_maxpool(gm: nn.Module, node: Any) -> bool:
-    """Whether an activation node's output reaches a max-pool directly (through identity/dropout at most)."""
-    frontier, seen = list(node.users), set()
-    while frontier:
-        u = frontier.pop()
-        if u in seen:
-            continue
-        seen.add(u)
-        if u.op == "call_module":
-            mod = gm.get_submodule(u.target)
-            if isinstance(mod, _MAXPOOL_MODULES):
-                return True
-            if isinstance(mod, _PASS_THROUGH):
-                frontier.extend(u.users)
-        elif u.op == "call_function" and u.target in _MAXPOOL_FUNCS:
-            return True
-        elif u.op == "call_function" and u.target is operator.getitem:
-            continue
-    return False
-
-
-def _add_time_coding(gm: Any, T: int, rank: int) -> nn.Module:
-    """Insert ``encode_time`` after the input and ``decode_time`` before the output of a GraphModule."""
-    graph = gm.graph
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    if not placeholders:
-        raise ConfigError("parallel_conversion: the traced network has no input")
-    x = placeholders[0]
-    users = list(x.users)
-    with graph.inserting_after(x):
-        enc = graph.call_function(encode_time, (x, T, rank))
-    for u in users:
-        u.replace_input_with(x, enc)
-    out = next(n for n in graph.nodes if n.op == "output")
-    result = out.args[0]
-    if not hasattr(result, "op"):
-        raise ConfigError("parallel_conversion: only networks with a single tensor output can be converted")
-    with graph.inserting_before(out):
-        dec = graph.call_function(decode_time, (result, T))
-    out.args = (dec,)
-    gm.recompile()
-    gm.rank = rank
-    return gm
-
-
-class _Wrapper(nn.Module):
-    """Fallback for untraceable networks: time coding around the module-replaced network ``net``."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.T: int | None = None
-        self.rank = 4
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.T is None:  # before conversion (statistics and calibration passes): the plain network
-            return self.net(x)
-        return decode_time(self.net(encode_time(x, self.T, self.rank)), self.T)
-
-
-def _module_sites(model: nn.Module) -> list[_Site]:
-    return [
-        _Site("net." + n, "relu" if isinstance(m, nn.ReLU) else "qcfs")
-        for n, m in model.named_modules()
-        if n and (isinstance(m, nn.ReLU) or is_qcfs(m))
-    ]

@@ -45,7 +45,6 @@ window :math:`|a - \theta| < \theta/2`), so a parallel SNN can be fine-tuned.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +55,9 @@ from zoo_core.sdk import (
     ConversionNeuron,
     InputError,
     State,
+    check_number,
+    check_positive_int,
+    check_time_steps,
     resolve_surrogate,
 )
 
@@ -63,12 +65,6 @@ __all__ = ["ChannelwiseParallelIF", "ParallelIF", "SequentialIF", "parallel_spik
 
 #: the sequential IF reference (core neuron ``if_conversion``), re-exported for convenience
 SequentialIF = ConversionIF
-
-
-def _check_T(T: Any, who: str) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ConfigError(f"{who}: T must be an integer >= 1, got {T!r}")
-    return T
 
 
 def _steps(T: int) -> Tensor:
@@ -147,15 +143,11 @@ class ParallelIF(_ParallelBase):
         alpha: float | None = None,
     ) -> None:
         super().__init__()
-        self.T = _check_T(T, "ParallelIF")
+        self.T = check_time_steps(T, "ParallelIF")
         if isinstance(v_threshold, Tensor):
             v_threshold = float(v_threshold.detach().reshape(-1)[0])
-        if not isinstance(v_threshold, int | float) or not math.isfinite(v_threshold):
-            raise ConfigError(f"ParallelIF: v_threshold must be a finite number, got {v_threshold!r}")
-        if not isinstance(init_mem, int | float) or not math.isfinite(init_mem):
-            raise ConfigError(f"ParallelIF: init_mem must be a finite number, got {init_mem!r}")
-        self.v_threshold = float(v_threshold)
-        self.init_mem = float(init_mem)
+        self.v_threshold = check_number(v_threshold, "v_threshold", "ParallelIF")
+        self.init_mem = check_number(init_mem, "init_mem", "ParallelIF")
         self.fold_T = self.T if folded else None
         # exactly the official expressions (default dtype; .double() converts them like the official ones)
         self.register_buffer("TxT", T / _steps(T).unsqueeze(-1))
@@ -212,19 +204,14 @@ class ChannelwiseParallelIF(_ParallelBase):
         alpha: float | None = None,
     ) -> None:
         super().__init__()
-        self.T = _check_T(T, "ChannelwiseParallelIF")
+        self.T = check_time_steps(T, "ChannelwiseParallelIF")
         if not isinstance(pre_th, Tensor):
-            if (
-                channels is None
-                or isinstance(channels, bool)
-                or not isinstance(channels, int)
-                or channels < 1
-            ):
+            if channels is None:
                 raise ConfigError(
                     "ChannelwiseParallelIF: give pre_th as a per-channel tensor, or a number with channels=C"
                 )
-            if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim < 1:
-                raise ConfigError(f"ChannelwiseParallelIF: ndim must be an integer >= 1, got {ndim!r}")
+            check_positive_int(channels, "channels", "ChannelwiseParallelIF")
+            check_positive_int(ndim, "ndim", "ChannelwiseParallelIF")
             pre_th = float(pre_th) * torch.ones((channels,) + (1,) * (ndim - 1))
         pre_th = pre_th.detach().clone()
         if pre_th.dim() < 1 or any(s != 1 for s in pre_th.shape[1:]):

@@ -1,4 +1,5 @@
-"""Official state-dict layout (spec f), normalisation inside, the gradient-setting protocol, the digits MLP."""
+"""Official state-dict layout, normalisation inside, the gradient-setting protocol, the digits MLP, timm's head
+API and the families' keyword-only constructors."""
 
 from __future__ import annotations
 
@@ -135,3 +136,42 @@ def test_bad_model_arguments() -> None:
     with pytest.raises(ConfigError, match="mean/std"):
         zoo.create_model("sparse_grad_mlp_digits", mean=[0.5, 0.5], std=[0.5])
     assert isinstance(zoo.create_model("sparse_grad_mlp_digits").act1, nn.Module)
+
+
+@pytest.mark.parametrize(
+    ("name", "feature_shape"),
+    [
+        ("sparse_grad_vgg11", (16, 1, 1)),
+        ("sparse_grad_wrn16", (64,)),
+        ("sparse_grad_mlp_digits", (256,)),
+    ],
+)
+def test_timm_head_api(name: str, feature_shape: tuple[int, ...]) -> None:
+    """forward_head(forward_features(x)) == model(x); features are per step; reset_classifier(5) gives 5 logits."""
+    torch.manual_seed(0)
+    kw = {"T": 2, "img_size": 8} if name != "sparse_grad_mlp_digits" else {"T": 2}
+    kw.update({"width_mult": 1 / 32} if "vgg" in name else {"stem_width": 4} if "wrn" in name else {})
+    model = zoo.create_model(name, **kw).double().eval()
+    x = torch.rand(3, model.in_chans, model.img_size, model.img_size, dtype=torch.float64)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert tuple(feats.shape) == (2, 3, *feature_shape)
+        assert torch.equal(model.forward_head(feats), model(x))
+    assert model.num_features == feats[0, 0].numel()
+    model.reset_classifier(5)
+    with torch.no_grad():
+        assert model(x).shape == (3, 5)
+
+
+def test_families_are_keyword_only_classes_with_their_defaults_registered() -> None:
+    from zoo_sparse_grad.models import SparseGradMLP, SparseGradVGG, SparseGradWRN
+
+    for name, cls in (
+        ("sparse_grad_vgg11", SparseGradVGG),
+        ("sparse_grad_wrn16", SparseGradWRN),
+        ("sparse_grad_mlp_digits", SparseGradMLP),
+    ):
+        assert zoo.model_info(name).defaults == zoo.signature_defaults(cls)
+        with pytest.raises(TypeError):
+            cls(4)
+    assert zoo.model_info("sparse_grad_vgg11").defaults["mean"] == [0.4914, 0.4822, 0.4465]

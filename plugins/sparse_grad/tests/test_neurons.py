@@ -1,4 +1,4 @@
-"""SparseGradLIF: hand-computed dynamics, surrogate values, BPTR backward (spec h.3), bptt vs bptr (h.4)."""
+"""SparseGradLIF: hand-computed dynamics, surrogate values, BPTR backward, bptt vs bptr."""
 
 from __future__ import annotations
 

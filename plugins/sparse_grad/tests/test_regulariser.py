@@ -1,4 +1,4 @@
-"""The SR regulariser against its definition (spec e, h.1, h.2, h.5) and the training rule's step."""
+"""The SR regulariser against its definition (README and the module docstring) and the training rule's step."""
 
 from __future__ import annotations
 

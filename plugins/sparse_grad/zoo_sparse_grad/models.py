@@ -4,7 +4,9 @@ Every model takes images ``[B, C, H, W]`` in [0, 1] (or frames ``[T, B, C, H, W]
 (per-channel mean/std: the constants are constructor arguments, not state), repeats a static image ``T`` times
 (direct coding) and returns the mean over time of the logits ``[B, classes]``. Layers run on the time-merged
 batch ``[T*B, ...]`` (time-major, so BatchNorm sees all ``T*B`` samples as in the official code); the neurons
-see ``[T, B, ...]``.
+see ``[T, B, ...]``. Each family is one class with keyword-only arguments (the paper's setting as defaults),
+built on :class:`zoo_core.sdk.SpikingClassifier` (timm's head API: ``forward_features`` gives the per-step
+features ``[T, B, ...]`` the classifier receives, ``forward_head`` the mean logits).
 
 Gradient settings (the :mod:`zoo_core.tasks.attacks` protocol): ``bptt:zif:1`` (training default), ``bptt:sig:4``,
 ``bptt:atan:2`` and ``bptr:zif:1``, the four ``(mode, gama, surrogate)`` settings of the official
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import BaseNeuron, ConfigError, check_time_steps, encode_image_input
+from zoo_core.sdk import BaseNeuron, ConfigError, SpikingClassifier, check_positive, check_positive_int
 
 from .neurons import SparseGradLIF
 
@@ -70,29 +72,57 @@ class ConvexCombination(nn.Module):
         return out
 
 
-class SNNClassifier(nn.Module):
-    """Shared input handling (validation, normalisation, direct coding) and the gradient-setting protocol."""
+class SNNClassifier(SpikingClassifier):
+    """Shared input handling (validation, normalisation, direct coding), the head API on ``[T, B, ...]``
+    features and the gradient-setting protocol.
 
-    def __init__(self, T: int, in_chans: int, mean: Sequence[float], std: Sequence[float]):
-        super().__init__()
-        self._who = type(self).__name__
-        self.T = check_time_steps(T, self._who)
-        self.in_chans = in_chans
+    A subclass implements :meth:`forward_features` (normalised, time-repeated input -> the per-step features
+    ``[T, B, ...]`` its head ``head_name`` receives); by default the head runs on the time-merged batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        T: int,
+        num_classes: int,
+        in_chans: int,
+        img_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__(T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
         mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
         if len(mean) not in (1, in_chans) or len(std) != len(mean) or min(std) <= 0:
             raise ConfigError(
-                f"{self._who}: mean/std need 1 or in_chans={in_chans} values each and std > 0, got {mean}, {std}"
+                f"{type(self).__name__}: mean/std need 1 or in_chans={in_chans} values each and std > 0, got "
+                f"{mean}, {std}"
             )
         # normalisation constants are not in the official state dict; kept as Python floats (not buffers) so a
         # float64 model normalises with the exact float64 constants, as the official code does
         self.norm_mean, self.norm_std = mean, std
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor, T: int | None = None) -> Tensor:
         """``[B,C,H,W]`` or ``[T,B,C,H,W]`` in [0,1] -> normalised sequence ``[T, B, C, H, W]``."""
-        seq = encode_image_input(x, self.T, self.in_chans, self._who)
+        seq = super().encode(x, T)
         mean = torch.tensor(self.norm_mean, dtype=seq.dtype, device=seq.device).view(-1, 1, 1)
         std = torch.tensor(self.norm_std, dtype=seq.dtype, device=seq.device).view(-1, 1, 1)
         return (seq - mean) / std
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The per-step features ``[T, B, ...]`` the head receives."""
+        raise NotImplementedError
+
+    def head_steps(self, features: Tensor) -> Tensor:
+        """The head on per-step features: ``[T, B, ...] -> [T, B, num_classes]`` (on the merged batch)."""
+        return merged(self.head_module(), features)
+
+    def forward_steps(self, x: Tensor) -> Tensor:
+        """Per-step logits ``[T, B, num_classes]`` (the model's output is their mean over time)."""
+        return self.head_steps(self.forward_features(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Logits ``[B, num_classes]`` from :meth:`forward_features` (``pre_logits``: the features)."""
+        return x if pre_logits else self.head_steps(x).mean(0)
 
     # -- gradient-setting protocol (zoo_core.tasks.attacks) -----------------------------------------------------
     def spiking_layers(self) -> list[SparseGradLIF]:
@@ -104,7 +134,7 @@ class SNNClassifier(nn.Module):
     def set_gradient_setting(self, name: str) -> None:
         if name not in GRADIENT_SETTINGS:
             raise ConfigError(
-                f"{self._who}: unknown gradient setting {name!r}; offered: {list(GRADIENT_SETTINGS)}"
+                f"{type(self).__name__}: unknown gradient setting {name!r}; offered: {list(GRADIENT_SETTINGS)}"
             )
         self.set_attack_mode(GRADIENT_SETTINGS[name])
 
@@ -139,11 +169,15 @@ class SparseGradVGG(SNNClassifier):
 
     Stages of Conv3x3(bias) -> BN -> LIF, AvgPool2d(2) after stages 1-3; classifier Flatten -> Linear(512*16,
     4096) -> LIF -> Linear(4096, 4096) -> LIF -> Linear(4096, classes). ``width_mult`` scales channels and the
-    hidden width (1.0: the paper's model; smaller for tests).
+    hidden width (1.0: the paper's model; smaller for tests). ``mean``/``std``: the official CIFAR-10
+    normalisation, applied inside.
     """
+
+    head_name = "classifier"
 
     def __init__(
         self,
+        *,
         T: int = 8,
         num_classes: int = 10,
         in_chans: int = 3,
@@ -153,11 +187,13 @@ class SparseGradVGG(SNNClassifier):
         mean: Sequence[float] = CIFAR10_MEAN,
         std: Sequence[float] = CIFAR10_STD,
     ):
-        super().__init__(T, in_chans, mean, std)
-        if img_size % 8 or img_size < 8:
-            raise ConfigError(
-                f"{self._who}: img_size must be a positive multiple of 8 (3 pools), got {img_size}"
-            )
+        super().__init__(
+            T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size, mean=mean, std=std
+        )
+        who = type(self).__name__
+        if img_size % 8:
+            raise ConfigError(f"{who}: img_size must be a positive multiple of 8 (3 pools), got {img_size}")
+        check_positive(width_mult, "width_mult", who)
         c_in = in_chans
         for i, stage in enumerate(VGG11_CFG, start=1):
             layers: list[nn.Module] = []
@@ -180,11 +216,14 @@ class SparseGradVGG(SNNClassifier):
         )
         _init_official(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
         out = self.encode(x)
         for i in range(1, 6):
             out = getattr(self, f"layer{i}")(out)
-        return self.classifier(out).mean(0)
+        return out
+
+    def head_steps(self, features: Tensor) -> Tensor:
+        return self.classifier(features)  # a TimeSequential: takes [T, B, ...]
 
 
 class WideBlock(nn.Module):
@@ -212,10 +251,15 @@ class WideBlock(nn.Module):
 
 class SparseGradWRN(SNNClassifier):
     """The official WRN-16-4 SNN: stem Conv3x3(3->16), three groups of pre-activation blocks (64/128/256
-    channels, strides 1/2/2), BN -> LIF -> global average pool -> Linear."""
+    channels, strides 1/2/2), BN -> LIF -> global average pool -> Linear. ``depth``, ``widen_factor`` and
+    ``stem_width`` build smaller test models (the defaults are the paper's); ``mean``/``std``: the official
+    CIFAR-10 normalisation, applied inside."""
+
+    head_name = "fc"
 
     def __init__(
         self,
+        *,
         T: int = 8,
         num_classes: int = 10,
         in_chans: int = 3,
@@ -227,11 +271,16 @@ class SparseGradWRN(SNNClassifier):
         mean: Sequence[float] = CIFAR10_MEAN,
         std: Sequence[float] = CIFAR10_STD,
     ):
-        super().__init__(T, in_chans, mean, std)
+        super().__init__(
+            T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size, mean=mean, std=std
+        )
+        who = type(self).__name__
         if (depth - 4) % 6 or depth < 10:
-            raise ConfigError(f"{self._who}: depth must be 6n + 4 with n >= 1 (16: WRN-16), got {depth}")
-        if img_size % 4 or img_size < 4:
-            raise ConfigError(f"{self._who}: img_size must be a positive multiple of 4, got {img_size}")
+            raise ConfigError(f"{who}: depth must be 6n + 4 with n >= 1 (16: WRN-16), got {depth}")
+        if img_size % 4:
+            raise ConfigError(f"{who}: img_size must be a positive multiple of 4, got {img_size}")
+        check_positive_int(widen_factor, "widen_factor", who)
+        check_positive_int(stem_width, "stem_width", who)
         n = (depth - 4) // 6
         ch = [
             stem_width,
@@ -251,20 +300,22 @@ class SparseGradWRN(SNNClassifier):
         self.fc = nn.Linear(ch[3], num_classes)
         _init_official(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
         out = merged(self.conv1, self.encode(x))
         out = self.block3(self.block2(self.block1(out)))
         out = self.act(merged(self.bn1, out))
-        out = out.mean(dim=(-2, -1))  # = the official avg_pool2d(8) on the 8x8 map of a 32x32 input
-        return merged(self.fc, out).mean(0)
+        return out.mean(dim=(-2, -1))  # = the official avg_pool2d(8) on the 8x8 map of a 32x32 input
 
 
 class SparseGradMLP(SNNClassifier):
-    """The digits demo of spec h.6: normalise ``(x - 0.5) / 0.5``, repeat T, Linear(64, 256) -> BN1d -> LIF (IF,
-    zif) -> Linear(256, 10), mean over T."""
+    """The digits demo: normalise ``(x - 0.5) / 0.5``, repeat T, Linear(64, 256) -> BN1d -> LIF (IF, zif) ->
+    Linear(256, 10), mean over T."""
+
+    head_name = "fc2"
 
     def __init__(
         self,
+        *,
         T: int = 4,
         num_classes: int = 10,
         in_chans: int = 1,
@@ -274,16 +325,18 @@ class SparseGradMLP(SNNClassifier):
         mean: Sequence[float] = (0.5,),
         std: Sequence[float] = (0.5,),
     ):
-        super().__init__(T, in_chans, mean, std)
+        super().__init__(
+            T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size, mean=mean, std=std
+        )
+        check_positive_int(hidden, "hidden", type(self).__name__)
         self.fc1 = nn.Linear(in_chans * img_size * img_size, hidden)
         self.bn1 = nn.BatchNorm1d(hidden)
         self.act1 = SparseGradLIF(tau=tau)
         self.fc2 = nn.Linear(hidden, num_classes)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
         seq = self.encode(x).flatten(2)
-        out = self.act1(merged(self.bn1, merged(self.fc1, seq)))
-        return merged(self.fc2, out).mean(0)
+        return self.act1(merged(self.bn1, merged(self.fc1, seq)))
 
 
 # ------------------------------------------------------------------------------------------------ official

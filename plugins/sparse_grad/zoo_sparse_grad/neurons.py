@@ -34,7 +34,15 @@ import math
 
 import torch
 from torch import Tensor
-from zoo_core.sdk import BaseNeuron, ConfigError, InputError, State
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    InputError,
+    State,
+    check_choice,
+    check_number,
+    check_positive,
+)
 
 
 def zif_grad(u: Tensor, g: float) -> Tensor:
@@ -121,29 +129,20 @@ class SparseGradLIF(BaseNeuron):
         mode: str = "bptt",
     ) -> None:
         super().__init__()
-        for name, v in (("thresh", thresh), ("tau", tau), ("gama", gama)):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise ConfigError(f"SparseGradLIF: {name} must be a finite number, got {v!r}")
-        if tau < 0 or gama <= 0:
-            raise ConfigError(f"SparseGradLIF: need tau >= 0 and gama > 0, got tau={tau!r}, gama={gama!r}")
-        self.thresh, self.tau = float(thresh), float(tau)
+        self.thresh = check_number(thresh, "thresh", "SparseGradLIF")
+        self.tau = check_number(tau, "tau", "SparseGradLIF")
+        if self.tau < 0:
+            raise ConfigError(f"SparseGradLIF: tau must be >= 0, got {tau!r}")
         self.set_surrogate(surrogate, gama)
         self.set_mode(mode)
 
     def set_surrogate(self, surrogate: str, gama: float | None = None) -> None:
-        if surrogate not in SURROGATES:
-            raise ConfigError(
-                f"SparseGradLIF: surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}"
-            )
-        self.surrogate = surrogate
+        self.surrogate = check_choice(surrogate, "surrogate", "SparseGradLIF", sorted(SURROGATES))
         if gama is not None:
-            if isinstance(gama, bool) or not isinstance(gama, int | float) or not gama > 0:
-                raise ConfigError(f"SparseGradLIF: gama must be a positive number, got {gama!r}")
-            self.gama = float(gama)
+            self.gama = check_positive(gama, "gama", "SparseGradLIF")
 
     def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"SparseGradLIF: mode must be 'bptt' or 'bptr', got {mode!r}")
+        check_choice(mode, "mode", "SparseGradLIF", MODES)
         if mode == "bptr" and self.thresh != 1.0:
             raise ConfigError(
                 f"SparseGradLIF: mode 'bptr' fires at a fixed threshold 1.0 (official rate rule); thresh is "

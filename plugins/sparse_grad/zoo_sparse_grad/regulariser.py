@@ -19,13 +19,23 @@ clamped to [0, 1].
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.sdk import ConfigError, InputError, TrainingRule, check_eps, fgsm, pgd
+from zoo_core.sdk import (
+    ConfigError,
+    InputError,
+    TrainingRule,
+    check_choice,
+    check_eps,
+    check_number,
+    check_positive,
+    check_positive_int,
+    fgsm,
+    pgd,
+)
 
 
 def two_class_prob(logits: Tensor, y: Tensor, m: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -59,8 +69,7 @@ class SRTerms:
 
 def sr_terms(model: nn.Module, x: Tensor, y: Tensor, h: float = 0.01) -> SRTerms:
     """Steps 1-5 of the SR training step (module docstring) on ``model`` in its current mode."""
-    if not isinstance(h, int | float) or isinstance(h, bool) or not math.isfinite(h) or h <= 0:
-        raise ConfigError(f"sparse_grad: h must be a positive finite number (pixel units), got {h!r}")
+    check_positive(h, "h (pixel units)", "sparse_grad")
     x = x.detach().requires_grad_(True)
     logits = model(x)
     p, m = two_class_prob(logits, y)
@@ -104,15 +113,15 @@ class SparseGradRule(TrainingRule):
         attack_step_size: float = 2.55 / 255,
     ):
         super().__init__()
-        if isinstance(lamb, bool) or not isinstance(lamb, int | float) or not math.isfinite(lamb) or lamb < 0:
-            raise ConfigError(f"sparse_grad: lamb must be a finite number >= 0, got {lamb!r}")
-        if isinstance(h, bool) or not isinstance(h, int | float) or not math.isfinite(h) or h <= 0:
-            raise ConfigError(f"sparse_grad: h must be a positive finite number, got {h!r}")
-        if attack not in (None, "fgsm", "pgd"):
-            raise ConfigError(f"sparse_grad: attack must be None, 'fgsm' or 'pgd', got {attack!r}")
-        self.lamb, self.h, self.attack = float(lamb), float(h), attack
-        self.eps = check_eps(eps, "sparse_grad")
-        self.attack_steps, self.attack_step_size = int(attack_steps), float(attack_step_size)
+        who = "sparse_grad"
+        self.lamb = check_number(lamb, "lamb", who)
+        if self.lamb < 0:
+            raise ConfigError(f"{who}: lamb must be >= 0, got {lamb!r}")
+        self.h = check_positive(h, "h", who)
+        self.attack = check_choice(attack, "attack", who, (None, "fgsm", "pgd"))
+        self.eps = check_eps(eps, who)
+        self.attack_steps = check_positive_int(attack_steps, "attack_steps", who)
+        self.attack_step_size = check_positive(attack_step_size, "attack_step_size", who)
 
     def adversarial(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Step 0: the adversarial batch (model in eval mode while crafting; mode restored)."""
