@@ -88,5 +88,7 @@ def test_plugin_task_end_to_end(pixel_world, tmp_path: Path, capsys: pytest.Capt
 def test_a_task_refuses_another_tasks_data_set(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "spiking_cnn", "--dataset", "moving_digits"]) == 2
     err = capsys.readouterr().err
-    assert "data set 'moving_digits' is made for the task 'video-prediction', not 'image-classification'" in err
+    assert (
+        "data set 'moving_digits' is made for the task 'video-prediction', not 'image-classification'" in err
+    )
     assert "digits_70_30" in err  # the ones it would take

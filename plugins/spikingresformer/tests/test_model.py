@@ -1,4 +1,4 @@
-"""Spec sections d, f and h.1, h.2, h.7, h.8: layout, keys, parameter counts, shapes, encoding, readout."""
+"""Layout, state-dict keys, parameter counts, the variant table, shapes, encoding, readout, timm's head API."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import copy
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.sdk import ConfigError, InputError, parameter_counts
+from zoo_core.sdk import ConfigError, InputError, parameter_counts, preprocessing, signature_defaults
 from zoo_core.testing import check_model
 
 from zoo_spikingresformer.dssa import DSSA
+from zoo_spikingresformer.model import SpikingResformer
 
 NAMES = [
     "spikingresformer_ti",
@@ -21,7 +22,7 @@ NAMES = [
     "spikingresformer_dvsg",
 ]
 
-# (planes, heads, stem kernel, stem out, group size, PLIF) per variant: spec section d
+# (planes, heads, stem kernel, stem out, group size, PLIF) per variant, as the official model factories build them
 ARCH = {
     "spikingresformer_ti": ((64, 192, 384), (1, 3, 6), 7, 64, 64, False),
     "spikingresformer_s": ((64, 256, 512), (1, 4, 8), 7, 64, 64, False),
@@ -31,7 +32,8 @@ ARCH = {
     "spikingresformer_dvsg": ((32, 96, 192), (1, 3, 6), 3, 32, 32, True),
 }
 
-# spec section d "Parameter counts" (official code, measured): (overrides, total, without BN affine)
+# parameter counts of the official models (measured by instantiating the official classes):
+# (overrides, total, without BN affine)
 COUNTS = [
     ("spikingresformer_ti", {}, 11_180_992, 11_141_312),
     ("spikingresformer_s", {}, 17_813_824, 17_761_472),
@@ -50,7 +52,8 @@ def _meta(name, **kw):
 
 
 def expected_keys(name, num_classes):
-    """The official state-dict layout of spec section f, written out independently of the model code."""
+    """The official state-dict layout (the official module tree; listed in the README), written out independently
+    of the model code."""
     planes, heads, k, d1, g, plif = ARCH[name]
     out = []
 
@@ -122,24 +125,59 @@ def test_registered_defaults_and_paper():
         assert info.plugin == "spikingresformer" and info.family == "spikingresformer"
         assert info.paper.year == 2024 and info.paper.venue == "CVPR" and "2403.14302" in info.paper.url
         assert info.paper.authors[0].startswith("Shi") and "@inproceedings" in info.paper.bibtex
-    assert zoo.model_info("spikingresformer_ti").defaults == {
-        "T": 4,
-        "num_classes": 1000,
-        "img_size": 224,
-        "in_chans": 3,
-    }
-    assert zoo.model_info("spikingresformer_cifar").defaults == {
-        "T": 4,
-        "num_classes": 10,
-        "img_size": 32,
-        "in_chans": 3,
-    }
-    assert zoo.model_info("spikingresformer_dvsg").defaults == {
-        "T": 16,
-        "num_classes": 11,
-        "img_size": 64,
-        "in_chans": 3,
-    }
+    main = {n: zoo.model_info(n).defaults for n in NAMES}
+    # the paper's main setting of each variant, from one class and a table of variants
+    for name, (t, classes, img) in {
+        "spikingresformer_ti": (4, 1000, 224),
+        "spikingresformer_l": (4, 1000, 224),
+        "spikingresformer_cifar": (4, 10, 32),
+        "spikingresformer_dvsg": (16, 11, 64),
+    }.items():
+        d = main[name]
+        assert (d["T"], d["num_classes"], d["img_size"], d["in_chans"]) == (t, classes, img, 3)
+        assert (d["depths"], d["patch_sizes"]) == ([1, 2, 3], [4, 2, 1])
+    for name, (planes, heads, k, _, g, plif) in ARCH.items():
+        d = main[name]
+        assert (d["planes"], d["num_heads"], d["group_size"]) == (list(planes), list(heads), g)
+        assert d["stem"] == ("imagenet" if k == 7 else "conv3x3") and d["neuron"] == (
+            "plif" if plif else "lif"
+        )
+    assert signature_defaults(SpikingResformer) == main["spikingresformer_ti"]
+    with pytest.raises(TypeError):
+        SpikingResformer(4)  # type: ignore[misc]
+
+
+def test_preprocessing_presets():
+    """ImageNet: the official timm eval transform (crop_pct 0.95: bicubic resize 235, centre crop 224) over the
+    ImageNet preset; CIFAR: the CIFAR-10 preset (the official normalisation); digits: the digits preset."""
+    imagenet = zoo.model_info("spikingresformer_ti").preprocessing
+    assert imagenet == {**preprocessing("imagenet"), "input": imagenet["input"], "resize": 235,
+                        "interpolation": "bicubic", "crop_pct": 0.95}  # fmt: skip
+    assert imagenet["mean"] == [0.485, 0.456, 0.406] and imagenet["crop"] == 224
+    assert imagenet["resize"] == int(224 / 0.95)
+    cifar = zoo.model_info("spikingresformer_cifar").preprocessing
+    assert cifar == {**preprocessing("cifar10"), "input": cifar["input"]}
+    assert cifar["mean"] == [0.4914, 0.4822, 0.4465] and cifar["std"] == [0.2023, 0.1994, 0.2010]
+    digits = zoo.model_info("spikingresformer_digits").preprocessing
+    assert digits == {**preprocessing("digits"), "input": digits["input"]}
+    assert "standardises" in digits["input"]
+
+
+def test_timm_head_api():
+    torch.manual_seed(0)
+    m = zoo.create_model("spikingresformer_digits.digits_t4", pretrained=True).double().eval()
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        feats = m.forward_features(x)
+        assert feats.shape == (4, 3, 64, 2, 2)  # [T, B, C, H', W'] before pooling
+        assert torch.equal(m.forward_head(feats), m(x))
+        assert m.forward_head(feats, pre_logits=True).shape == (4, 3, 64)
+    assert m.num_features == 64 and m.get_classifier() is m.classifier
+    m.reset_classifier(5)
+    assert m.classifier.bias is None  # the official head has no bias
+    with torch.no_grad():
+        assert m(x).shape == (3, 5)
+    assert m.num_classes == 5
 
 
 def test_dssa_lengths_from_constructor_img_size():

@@ -1,4 +1,5 @@
-"""Spec section c (neurons) and h.3-h.6 (DSSA): exact traces, scale and head-split identities, firing rates."""
+"""The neurons (exact LIF / PLIF traces, the official settings) and DSSA (scale and head-split identities, the
+firing-rate buffers and their warning)."""
 
 from __future__ import annotations
 

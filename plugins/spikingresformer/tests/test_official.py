@@ -12,7 +12,7 @@ from zoo_core.sdk import WeightsError
 
 
 def _official_like(name="spikingresformer_cifar", seed=0, **kw):
-    """A synthetic "official" state dict: the official layout (spec f) with random values."""
+    """A synthetic "official" state dict: the official layout (see the README) with random values."""
     torch.manual_seed(seed)
     m = zoo.create_model(name, **kw)
     g = torch.Generator().manual_seed(seed)

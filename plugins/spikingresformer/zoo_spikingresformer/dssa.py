@@ -26,7 +26,7 @@ import warnings
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import ConfigError, InputError
+from zoo_core.sdk import ConfigError, InputError, check_positive_int
 
 from .layers import BN, Conv1x1, SeqConv2d, SpikingMatmul, make_neuron
 
@@ -67,8 +67,7 @@ class DSSA(nn.Module):
             ("length", length),
             ("patch_size", patch_size),
         ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"DSSA: {arg} must be a positive integer, got {v!r}")
+            check_positive_int(v, arg, "DSSA")
         if dim % num_heads:
             raise ConfigError(f"DSSA: dim {dim} must be divisible by num_heads {num_heads}")
         self.dim = dim

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from zoo_core.sdk import ConfigError, count_synaptic
 
 __all__ = ["E_SOP_PJ", "PAPER_SKIP", "count_matmul", "count_seq_conv", "paper_energy"]
 
@@ -36,8 +37,6 @@ PAPER_SKIP = ("prologue.0", "classifier")
 
 def count_seq_conv(module: nn.Module, inputs: tuple, output: Any) -> dict[str, Any] | None:
     """Counting rule for a multi-step conv: the core's conv count on the ``[T*B, ...]`` view."""
-    from zoo_core.sdk import count_synaptic
-
     if not inputs or not isinstance(inputs[0], Tensor) or not isinstance(output, Tensor):
         return None
     x = inputs[0]
@@ -83,7 +82,7 @@ def paper_energy(profile: Any, inputs: Any = None, skip: tuple[str, ...] = PAPER
         from zoo_core import profile as run_profile
 
         if inputs is None:
-            raise ValueError("paper_energy(model, inputs): give the inputs to profile the model on")
+            raise ConfigError("paper_energy(model, inputs): give the inputs to profile the model on")
         profile = run_profile(profile, inputs)
 
     def skipped(name: str) -> bool:

@@ -5,7 +5,7 @@ into the batch (``[T*B, ...]``), so BatchNorm statistics are shared by all time 
 names and nesting are chosen so that state-dict keys equal the official ones (``prologue.1.bn.weight``,
 ``layers.0.1.up.1.weight``, ...): the official BN wrapper keeps its ``nn.BatchNorm2d`` under ``.bn``.
 
-Neurons are the core's :class:`zoo_core.neurons.LIF` / :class:`~zoo_core.neurons.PLIF` configured exactly as
+Neurons are the core's :class:`zoo_core.sdk.LIF` / :class:`~zoo_core.sdk.PLIF` configured exactly as
 the official ``LIF`` / ``PLIF`` wrappers (SpikingJelly ``LIFNode`` / ``ParametricLIFNode``): ``tau = 2``
 (``init_tau = 2``), ``decay_input=True``, ``v_threshold = 1``, hard reset to ``v_reset = 0``,
 ``detach_reset=True``, ATan surrogate with ``alpha = 2``; per step ``H = V + (X - V)/tau`` (PLIF:
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import LIF, PLIF, BaseNeuron, ConfigError, InputError
+from zoo_core.sdk import LIF, PLIF, BaseNeuron, InputError, check_choice
 
 __all__ = [
     "BN",
@@ -55,13 +55,8 @@ NEURON_KWARGS: dict[str, dict[str, Any]] = {
 
 def make_neuron(neuron: str = "lif") -> BaseNeuron:
     """A new neuron layer of kind ``"lif"`` or ``"plif"`` with the official settings (:data:`NEURON_KWARGS`)."""
-    if neuron == "lif":
-        return LIF(**NEURON_KWARGS["lif"])
-    if neuron == "plif":
-        return PLIF(**NEURON_KWARGS["plif"])
-    raise ConfigError(
-        f"SpikingResformer: neuron must be 'lif' or 'plif' (the official choices), got {neuron!r}"
-    )
+    check_choice(neuron, "neuron", "SpikingResformer", NEURON_KWARGS)
+    return {"lif": LIF, "plif": PLIF}[neuron](**NEURON_KWARGS[neuron])
 
 
 def _check_seq(x: Tensor, who: str) -> None:
@@ -126,9 +121,7 @@ class SpikingMatmul(nn.Module):
 
     def __init__(self, spike: str = "r") -> None:
         super().__init__()
-        if spike not in ("l", "r", "both"):
-            raise ConfigError(f"SpikingMatmul: spike must be 'l', 'r' or 'both', got {spike!r}")
-        self.spike = spike
+        self.spike = check_choice(spike, "spike", "SpikingMatmul", ("l", "r", "both"))
 
     def forward(self, left: Tensor, right: Tensor) -> Tensor:
         return torch.matmul(left, right)

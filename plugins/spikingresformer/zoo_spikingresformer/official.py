@@ -11,34 +11,29 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
+from zoo_core.sdk import WeightsError, unwrap_state_dict
 
 __all__ = ["from_official", "official_config"]
-
-
-def _weights_error(msg: str) -> Exception:
-    from zoo_core.sdk import WeightsError
-
-    return WeightsError(msg)
 
 
 def from_official(state_dict: dict[str, Any]) -> dict[str, Tensor]:
     """Validate an (un-wrapped) official state dict and return it as this zoo's state dict (identity)."""
     if not isinstance(state_dict, dict) or not all(isinstance(v, Tensor) for v in state_dict.values()):
-        raise _weights_error("SpikingResformer: expected a state dict of tensors")
+        raise WeightsError("SpikingResformer: expected a state dict of tensors")
     sd = dict(state_dict)
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module.") :]: v for k, v in sd.items()}
     required = ("prologue.0.weight", "classifier.weight", "layers.0.0.firing_rate_x")
     missing = [k for k in required if k not in sd]
     if missing:
-        raise _weights_error(
+        raise WeightsError(
             "SpikingResformer: not an official SpikingResformer state dict (missing "
             + ", ".join(missing)
             + f"; it has e.g. {', '.join(sorted(sd)[:4])})"
         )
     stray = sorted(k for k in sd if not k.startswith(("prologue.", "layers.", "classifier.")))
     if stray:
-        raise _weights_error(
+        raise WeightsError(
             f"SpikingResformer: unexpected keys in the official state dict: {', '.join(stray[:6])}"
         )
     zero = sorted(k for k, v in sd.items() if ".firing_rate_" in k and bool((v == 0).any()))
@@ -60,8 +55,6 @@ def official_config(state_dict: dict[str, Any]) -> dict[str, Any]:
     """Constructor overrides read from an official state dict: ``num_classes`` and ``in_chans``."""
     out: dict[str, Any] = {}
     if "classifier.weight" not in state_dict:
-        from zoo_core.sdk import unwrap_state_dict
-
         state_dict = unwrap_state_dict(state_dict)
     w = state_dict.get("classifier.weight")
     if isinstance(w, Tensor) and w.dim() == 2:

@@ -1,10 +1,13 @@
-"""Each neuron's equations on hand-computed traces (float64), and the spec's CPU-verifiable claims (section h)."""
+"""Each neuron's equations on hand-computed traces (float64), and the properties the cell equations imply:
+reduction to IF / PLIF, first-step modulators, the memory Jacobian, group locality, gradient_detach, Heaviside
+spikes with H(0) = 1."""
 
 import math
 
 import pytest
 import torch
 import zoo_core as zoo
+from zoo_core.sdk import InputError
 
 from zoo_stc.cells import CELLS
 
@@ -39,7 +42,7 @@ def cur(*values):
 
 def test_lif_trace_by_hand():
     # m = h/2 + I/2; spikes at m >= 1; h' = m - s
-    tr = run(cell("lif"), cur(1.5, 1.5, 0.2, 4.0))
+    tr = run(cell("stc_baseline_lif"), cur(1.5, 1.5, 0.2, 4.0))
     hs = [float(t["h"]) for t in tr]
     ss = [float(t["s"]) for t in tr]
     assert ss == [0, 1, 0, 1]
@@ -47,7 +50,7 @@ def test_lif_trace_by_hand():
 
 
 def test_plif_keeps_the_official_input_factor_and_fixed_flag_corrects_it():
-    c = cell("plif")
+    c = cell("stc_baseline_plif")
     with torch.no_grad():
         c.t_m.fill_(0.5)
     k = sig(0.5)
@@ -58,14 +61,14 @@ def test_plif_keeps_the_official_input_factor_and_fixed_flag_corrects_it():
     assert float(tr[0]["h"]) == pytest.approx(m1, abs=1e-15)
     assert float(tr[1]["s"]) == float(m2 >= 1)
     assert float(tr[1]["h"]) == pytest.approx(m2 - float(m2 >= 1), abs=1e-15)
-    f = cell("plif", fixed=True)
+    f = cell("stc_baseline_plif", fixed=True)
     with torch.no_grad():
         f.t_m.fill_(0.5)
     assert float(run(f, cur(1.0))[0]["h"]) == pytest.approx((1 - k) * 1.0, abs=1e-15)
 
 
 def test_tclif_trace_by_hand():
-    c = cell("tclif")
+    c = cell("stc_baseline_tclif")
     with torch.no_grad():
         c.t_m.fill_(0.3)
         c.s_u.fill_(-0.4)
@@ -85,7 +88,7 @@ def test_tclif_trace_by_hand():
 
 
 def test_lmh_trace_by_hand_and_unused_t_m():
-    c = cell("lmh")
+    c = cell("stc_baseline_lmh")
     vals = {"d_u": 0.2, "s_u": -0.6, "d_p": 0.4, "s_p": -1.0}
     with torch.no_grad():
         for k, v in vals.items():
@@ -109,7 +112,7 @@ def test_lmh_trace_by_hand_and_unused_t_m():
 
 
 def test_glif_trace_by_hand():
-    c = cell("glif")
+    c = cell("stc_baseline_glif")
     g = c.glif
     # initial values (gates 0.55, 0.65, 0.55; tau 0.25, Vth 0.5, leak 0.0625, conduct 0.5, reVth 0.5), read
     # back from the float32 logits the official code stores
@@ -149,24 +152,24 @@ def _set_modulators(c, wh, wv, gh, bh, gv, bv):
         c.conv_v[1].bias.fill_(bv)
 
 
-@pytest.mark.parametrize("key", ["stclif", "stcplif", "stclmh"])
+@pytest.mark.parametrize("key", ["stc_lif", "stc_plif", "stc_lmh"])
 def test_stc_traces_by_hand(key):
     """One channel, a 1x2 map, 1x1 modulator convs: A = tanh(GN(w g)) computed by hand per pixel."""
     c = cell(key)
     _set_modulators(c, 0.8, -1.1, 0.6, 0.3, 0.9, -0.2)
     k = 0.0
-    if key == "stcplif":
+    if key == "stc_plif":
         with torch.no_grad():
             c.t_m.fill_(0.4)
         k = sig(0.4)
-    if key == "stclmh":
+    if key == "stc_lmh":
         with torch.no_grad():
             c.d_u.fill_(0.3)
             c.s_u.fill_(-0.2)
             c.d_p.fill_(0.1)
             c.s_p.fill_(-0.5)
     currents = [(1.4, 0.3), (0.9, 1.2), (0.2, 0.1), (1.6, 0.7), (0.5, 1.5)]
-    if key == "stcplif":  # (1 - k) = 0.4 scales the input: drive harder to reach the threshold
+    if key == "stc_plif":  # (1 - k) = 0.4 scales the input: drive harder to reach the threshold
         currents = [(2.5 * u, 2.5 * v) for u, v in currents]
     h, d, g = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
     want = []
@@ -174,9 +177,9 @@ def test_stc_traces_by_hand(key):
         ah = [math.tanh(v) for v in _gn2(0.8 * g[0], 0.8 * g[1], 0.6, 0.3)]
         av = [math.tanh(v) for v in _gn2(-1.1 * g[0], -1.1 * g[1], 0.9, -0.2)]
         for p in range(2):
-            if key == "stclif":
+            if key == "stc_lif":
                 m = h[p] * (1 + ah[p]) + i[p] * (1 + av[p])
-            elif key == "stcplif":
+            elif key == "stc_plif":
                 m = h[p] * (1 + ah[p]) * k + i[p] * (1 + av[p]) * (1 - k)
             else:
                 d[p] = d[p] * (sig(0.3) - 0.5) + h[p] * (sig(-0.2) - 0.5) + i[p] * (1 + av[p])
@@ -194,27 +197,27 @@ def test_stc_traces_by_hand(key):
 
 
 def test_reduction_to_if_and_plif_when_modulator_norms_are_zero():
-    """Spec h.2: GN gamma = beta = 0 makes A_h = A_v = 0: STC-LIF = IF (m = h + I), STC-PLIF = correct PLIF."""
+    """GN gamma = beta = 0 makes A_h = A_v = 0: STC-LIF = IF (m = h + I), STC-PLIF = correct PLIF."""
     x = torch.rand(6, 2, 16, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 1.5
-    for key in ("stclif", "stcplif"):
+    for key in ("stc_lif", "stc_plif"):
         c = cell(key, channels=16, groups=16, k=5)
         _set_modulators(c, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         with torch.no_grad():
             c.conv_h[0].weight.normal_()
             c.conv_v[0].weight.normal_()
         tr = run(c, x)
-        k = 1.0 if key == "stclif" else 0.5
+        k = 1.0 if key == "stc_lif" else 0.5
         h = torch.zeros_like(x[0])
         for t, xt in enumerate(x):
-            m = k * h + (1 - k if key == "stcplif" else 1.0) * xt
+            m = k * h + (1 - k if key == "stc_plif" else 1.0) * xt
             s = (m >= 1).double()
             h = m - s
             assert torch.equal(tr[t]["s"], s) and torch.allclose(tr[t]["h"], h, atol=1e-14)
 
 
 def test_first_step_modulators_equal_tanh_of_the_norm_bias():
-    """Spec h.3: with zero state, A = tanh(beta_GN), not 0."""
-    c = cell("stclif", channels=16, groups=16, k=5)
+    """With zero state, A = tanh(beta_GN), not 0."""
+    c = cell("stc_lif", channels=16, groups=16, k=5)
     with torch.no_grad():
         c.conv_h[1].bias.uniform_(-1, 1)
         c.conv_v[1].bias.uniform_(-1, 1)
@@ -223,13 +226,13 @@ def test_first_step_modulators_equal_tanh_of_the_norm_bias():
     assert torch.equal(av, torch.tanh(c.conv_v[1].bias).view(1, -1, 1, 1).expand_as(av))
 
 
-@pytest.mark.parametrize("key", ["stclif", "stcplif"])
+@pytest.mark.parametrize("key", ["stc_lif", "stc_plif"])
 def test_memory_jacobian(key):
-    """Spec h.4: d m / d h_prev = (1 + A_h) (STC-LIF) or k (1 + A_h) (STC-PLIF), elementwise."""
+    """d m / d h_prev = (1 + A_h) (STC-LIF) or k (1 + A_h) (STC-PLIF), elementwise."""
     c = cell(key, channels=16, groups=16, k=3)
     with torch.no_grad():
         c.conv_h[1].bias.uniform_(-1, 1)
-        if key == "stcplif":
+        if key == "stc_plif":
             c.t_m.fill_(0.7)
     g = torch.Generator().manual_seed(1)
     s_prev = (torch.rand(1, 16, 4, 4, generator=g) < 0.4).double()
@@ -239,17 +242,17 @@ def test_memory_jacobian(key):
     m = st["h"] + st["s"]  # = the membrane before the reset (the surrogate terms of -s and +s cancel)
     (grad,) = torch.autograd.grad(m.sum(), h)
     ah, _ = c.modulators(s_prev)
-    want = (1 + ah) * (torch.sigmoid(c.t_m) if key == "stcplif" else 1.0)
+    want = (1 + ah) * (torch.sigmoid(c.t_m) if key == "stc_plif" else 1.0)
     assert torch.allclose(grad, want.detach(), atol=1e-12)
     assert bool((want > 0).all()) and bool(
-        (want < (2 if key == "stclif" else 2 * torch.sigmoid(c.t_m).item())).all()
+        (want < (2 if key == "stc_lif" else 2 * torch.sigmoid(c.t_m).item())).all()
     )
 
 
 def test_group_locality_and_no_spatial_locality():
-    """Spec h.5: a spike change in group j leaves other groups' modulators unchanged; within the group the
+    """A spike change in group j leaves other groups' modulators unchanged; within the group the
     GroupNorm statistics spread the change over the whole map."""
-    c = cell("stclif", channels=32, groups=16, k=5)
+    c = cell("stc_lif", channels=32, groups=16, k=5)
     with torch.no_grad():
         c.conv_h[1].weight.uniform_(0.5, 1.5)
     g = torch.Generator().manual_seed(2)
@@ -265,11 +268,11 @@ def test_group_locality_and_no_spatial_locality():
 
 
 def test_gradient_detach_changes_gradients_only():
-    """Spec h.6: same forward with gradient_detach 0/1; with 1 no gradient flows through the autapse."""
+    """Same forward with gradient_detach 0/1; with 1 no gradient flows through the autapse."""
     x = torch.rand(4, 1, 16, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2
     outs, grads = [], []
     for gd in (False, True):
-        c = cell("stclif", channels=16, groups=16, k=3, gradient_detach=gd)
+        c = cell("stc_lif", channels=16, groups=16, k=3, gradient_detach=gd)
         xi = x.clone().requires_grad_(True)
         st = c.initial_state(x[0])
         ys = []
@@ -285,16 +288,16 @@ def test_gradient_detach_changes_gradients_only():
 
 
 def test_spikes_are_binary_and_fire_at_threshold():
-    """Spec h.7: S is Heaviside with H(0) = 1 (a membrane exactly at threshold fires); GLIF is strict."""
-    for key in ("lif", "stclif", "plif"):
+    """S is Heaviside with H(0) = 1 (a membrane exactly at threshold fires); GLIF is strict."""
+    for key in ("stc_baseline_lif", "stc_lif", "stc_baseline_plif"):
         c = cell(key)
-        if key == "plif":
+        if key == "stc_baseline_plif":
             with torch.no_grad():
                 c.t_m.fill_(0.0)
-        i = {"lif": 2.0, "stclif": 1.0, "plif": 1.0}[key]
+        i = {"stc_baseline_lif": 2.0, "stc_lif": 1.0, "stc_baseline_plif": 1.0}[key]
         tr = run(c, torch.full((1, 1, 1, 1, 2), i, dtype=torch.float64))
         assert tr[0]["s"].tolist() == [[[[1.0, 1.0]]]] and tr[0]["h"].abs().max() == 0.0
-    g = cell("glif")
+    g = cell("stc_baseline_glif")
     with torch.no_grad():
         g.glif.beta.fill_(-100.0)  # gate b = 0: the input passes unscaled
         g.glif.alpha.fill_(100.0)  # a = 1: no leak term
@@ -309,22 +312,19 @@ def test_spikes_are_binary_and_fire_at_threshold():
 @pytest.mark.parametrize("name", ["stc_lif", "stc_plif", "stc_lmh", "stc_baseline_glif", "stc_baseline_plif"])
 def test_registered_neuron_equals_its_cell(name):
     n = zoo.create_neuron(name, channels=16, kernel_size=3).double()
-    key = {"stc_lif": "stclif", "stc_plif": "stcplif", "stc_lmh": "stclmh"}.get(
-        name, name[len("stc_baseline_") :]
-    )
-    c = cell(key, channels=16, groups=16, k=3)
+    c = cell(name, channels=16, groups=16, k=3)
     c.load_state_dict(n.state_dict())  # the same (official) parameter names
     x = torch.rand(5, 2, 16, 4, 4, dtype=torch.float64) * 2
     ref = torch.stack([t["s"] for t in run(c, x)])
     with torch.no_grad():
         assert torch.equal(n(x), ref)
-    with pytest.raises(ValueError, match="channels at dim 2"):
+    with pytest.raises(InputError, match="channels at dim 2"):
         n(torch.rand(5, 2, 8, 4, 4))
 
 
 def test_neuron_with_front_end_is_the_official_cell():
     """``in_channels`` adds conv_x: the keys are the official cell's and the output equals the model's cell."""
-    m = zoo.create_model("stc_stclmh_mmnist", num_hidden=[16], img_size=8).double()
+    m = zoo.create_model("spiking_predictor_stc_lmh_mmnist", num_hidden=[16], img_size=8).double()
     official_cell = m.cell_list[0]
     n = zoo.create_neuron("stc_lmh", channels=16, in_channels=4).double()
     assert list(n.state_dict()) == list(official_cell.state_dict())

@@ -3,14 +3,19 @@
 import pytest
 import torch
 import zoo_core as zoo
+from zoo_core.sdk import ConfigError, InputError, WeightsError, signature_defaults
 from zoo_core.testing import check_model, check_neuron
 
-from zoo_stc.models import patch, unpatch
-from zoo_stc.settings import DATASETS, NEURON_KEYS
+from zoo_stc.cells import CELLS
+from zoo_stc.models import SpikingPredictor, patch, unpatch
+from zoo_stc.plugin import DEMO_TAG
+from zoo_stc.settings import CELL_LABELS, DATASETS, STC_CELLS
 
-MODELS = [f"stc_{n}_{d}" for n in NEURON_KEYS for d in DATASETS]
+MODELS = [f"spiking_predictor_{c}_{d}" for c in CELLS for d in DATASETS]
+OFFICIAL = ("mmnist", "taxibj", "kth")
 
-#: spec section d, measured by instantiating the official classes
+#: parameter counts of the official models (wangtianyi1874/stclif@96fa142, measured by instantiating its
+#: classes), in the order of the official method list: LIF, PLIF, TC-LIF, LM-H, GLIF, STC-LIF, STC-PLIF, STC-LM-H
 PARAMS = {
     "mmnist": [3304960, 3304963, 3304975, 3304975, 3311104, 3922432, 3922435, 3922447],
     "taxibj": [3291648, 3291651, 3291663, 3291663, 3297792, 3909120, 3909123, 3909135],
@@ -19,9 +24,43 @@ PARAMS = {
 
 
 def test_every_model_and_neuron_is_registered():
-    assert set(MODELS) <= set(zoo.list_models("stc_*"))
-    assert {"stc_lif", "stc_plif", "stc_lmh"} <= set(zoo.list_neurons("stc_*"))
-    assert zoo.model_info("stc_stclif_mmnist").task == "video-prediction"
+    # the cell keys are the registered neuron names, and one table names the models
+    assert list(CELLS) == list(CELL_LABELS)
+    assert set(CELLS) == set(zoo.list_neurons("stc_*"))
+    assert set(STC_CELLS) == {"stc_lif", "stc_plif", "stc_lmh"}
+    assert zoo.list_models("spiking_predictor_*") == sorted(MODELS) and len(MODELS) == 32
+    assert zoo.list_models("stc_*") == []
+    for name in MODELS:
+        info = zoo.model_info(name)
+        assert info.task == "video-prediction" and info.family == "spiking_predictor"
+        assert info.defaults["neuron"] == name.removeprefix("spiking_predictor_").rsplit("_", 1)[0]
+
+
+def test_the_settings_table():
+    """Official settings (3 x 256 channels, K 5, 16 groups) and the zoo's CPU-sized mdigits setting."""
+    for cell in CELLS:
+        for ds in OFFICIAL:
+            d = zoo.model_info(f"spiking_predictor_{cell}_{ds}").defaults
+            assert (d["num_hidden"], d["kernel_size"], d["groups"]) == ([256, 256, 256], 5, 16)
+            assert d["gradient_detach"] == (cell in STC_CELLS and ds != "mmnist")
+        d = zoo.model_info(f"spiking_predictor_{cell}_mdigits").defaults
+        want = {"num_hidden": [16, 16], "in_chans": 1, "img_size": 32, "patch_size": 2}
+        assert {k: d[k] for k in want} == want and (d["pre_seq_length"], d["aft_seq_length"]) == (5, 5)
+    assert zoo.model_info("spiking_predictor_stc_baseline_lif_kth").defaults["aft_seq_length"] == 20
+    assert zoo.model_info("spiking_predictor_stc_lif_taxibj").defaults["in_chans"] == 2
+    # a weight tag only where its weights are (the two demo models), with exactly the model's configuration
+    tagged = {n for n in MODELS if zoo.model_info(n).weights}
+    assert tagged == {"spiking_predictor_stc_lif_mdigits", "spiking_predictor_stc_baseline_lif_mdigits"}
+    for n in tagged:
+        info = zoo.model_info(n)
+        assert all(info.defaults[k] == v for k, v in info.weights[DEMO_TAG].config.items())
+
+
+def test_constructor_is_keyword_only_and_defaults_are_the_official_mmnist_stc_lif():
+    with pytest.raises(TypeError):
+        SpikingPredictor("stc_lif")  # type: ignore[misc]
+    defaults = zoo.model_info("spiking_predictor_stc_lif_mmnist").defaults
+    assert signature_defaults(SpikingPredictor) == defaults
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -34,22 +73,25 @@ def test_neuron_conformance(name):
     check_neuron(name)
 
 
-@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("dataset", OFFICIAL)
 def test_parameter_counts_equal_the_official_models(dataset):
-    got = [sum(p.numel() for p in zoo.create_model(f"stc_{n}_{dataset}").parameters()) for n in NEURON_KEYS]
+    got = [
+        sum(p.numel() for p in zoo.create_model(f"spiking_predictor_{c}_{dataset}").parameters())
+        for c in CELLS
+    ]
     assert got == PARAMS[dataset]
 
 
 def official_keys(neuron: str, layers: int = 3) -> list[str]:
-    """Spec section f, written out by hand."""
+    """The official model's state-dict keys (``XXX_Model`` of ``convlif_model.py``), written out by hand."""
     scalars = {
-        "plif": ["t_m"],
-        "stcplif": ["t_m"],
-        "tclif": ["t_m", "s_u", "s_p", "d_u", "d_p"],
-        "lmh": ["t_m", "s_u", "s_p", "d_u", "d_p"],
-        "stclmh": ["t_m", "s_u", "s_p", "d_u", "d_p"],
+        "stc_baseline_plif": ["t_m"],
+        "stc_plif": ["t_m"],
+        "stc_baseline_tclif": ["t_m", "s_u", "s_p", "d_u", "d_p"],
+        "stc_baseline_lmh": ["t_m", "s_u", "s_p", "d_u", "d_p"],
+        "stc_lmh": ["t_m", "s_u", "s_p", "d_u", "d_p"],
     }.get(neuron, [])
-    convs = ["conv_x"] + (["conv_h", "conv_v"] if neuron.startswith("stc") else [])
+    convs = ["conv_x"] + (["conv_h", "conv_v"] if neuron in ("stc_lif", "stc_plif", "stc_lmh") else [])
     glif = [f"glif.{p}" for p in ("alpha", "beta", "gamma", "tau", "Vth", "leak", "reVth", "conduct")]
     keys = []
     for i in range(layers):
@@ -60,19 +102,19 @@ def official_keys(neuron: str, layers: int = 3) -> list[str]:
                 f"cell_list.{i}.{c}.1.weight",
                 f"cell_list.{i}.{c}.1.bias",
             ]
-        if neuron == "glif":
+        if neuron == "stc_baseline_glif":
             keys += [f"cell_list.{i}.{p}" for p in glif]
     return [*keys, "conv_last.weight"]
 
 
-@pytest.mark.parametrize("neuron", NEURON_KEYS)
+@pytest.mark.parametrize("neuron", list(CELLS))
 def test_state_dict_keys_are_the_official_ones_and_from_official_round_trips(neuron):
-    name = f"stc_{neuron}_taxibj"
+    name = f"spiking_predictor_{neuron}_taxibj"
     m = zoo.create_model(name, num_hidden=[16, 16, 16], img_size=8)
     sd = m.state_dict()
     assert sorted(sd) == sorted(official_keys(neuron))
     assert sd["cell_list.0.conv_x.0.weight"].shape == (16, 2, 5, 5)
-    if neuron.startswith("stc"):
+    if neuron in STC_CELLS:
         assert sd["cell_list.1.conv_h.0.weight"].shape == (16, 1, 5, 5)  # groups = 16
     official = {k: torch.randn_like(v) for k, v in sd.items()}
     # the official trainer's latest.pth layout (checkpoint.pth is the bare state dict)
@@ -86,7 +128,7 @@ def test_state_dict_keys_are_the_official_ones_and_from_official_round_trips(neu
     m.load_state_dict(mapped, strict=True)
     assert all(torch.equal(m.state_dict()[k], official[k]) for k in official)
     assert zoo.official_config(name, official) == {"num_hidden": [16, 16, 16], "kernel_size": 5}
-    with pytest.raises(ValueError, match="unexpected key"):
+    with pytest.raises(WeightsError, match="unexpected key"):
         zoo.from_official(name, {**official, "MSE_criterion.weight": torch.zeros(1)})
 
 
@@ -103,10 +145,10 @@ def test_patch_follows_openstl_reshape_patch():
     assert torch.equal(unpatch(z, p), x)
 
 
-def _model(neuron="stclif", **kw):
+def _model(neuron="stc_lif", **kw):
     torch.manual_seed(0)
     cfg = {"num_hidden": [16, 16], "img_size": 8, "pre_seq_length": 3, "aft_seq_length": 3, **kw}
-    return zoo.create_model(f"stc_{neuron}_mmnist", **cfg).double().eval()
+    return zoo.create_model(f"spiking_predictor_{neuron}_mmnist", **cfg).double().eval()
 
 
 def test_forward_is_the_autoregressive_rollout():
@@ -124,10 +166,14 @@ def test_forward_is_the_autoregressive_rollout():
 
 def test_teacher_forcing_feeds_the_ground_truth():
     """With mask 1 everywhere the rollout equals a model whose input window covers all frames but the last."""
-    m = _model("stclmh")
+    m = _model("stc_lmh")
     frames = torch.rand(2, 6, 1, 8, 8, dtype=torch.float64)
     full = zoo.create_model(
-        "stc_stclmh_mmnist", num_hidden=[16, 16], img_size=8, pre_seq_length=5, aft_seq_length=1
+        "spiking_predictor_stc_lmh_mmnist",
+        num_hidden=[16, 16],
+        img_size=8,
+        pre_seq_length=5,
+        aft_seq_length=1,
     )
     full = full.double().eval()
     full.load_state_dict(m.state_dict())
@@ -143,21 +189,21 @@ def test_teacher_forcing_feeds_the_ground_truth():
 
 def test_bad_input_is_refused_with_a_clear_message():
     m = _model()
-    with pytest.raises(ValueError, match=r"\[B, 3, 1, 8, 8\]"):
+    with pytest.raises(InputError, match=r"\[B, 3, 1, 8, 8\]"):
         m(torch.rand(2, 4, 1, 8, 8))
-    with pytest.raises(ValueError, match="mask"):
+    with pytest.raises(InputError, match="mask"):
         m.rollout(torch.rand(2, 6, 1, 8, 8), torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="multiple of groups"):
-        zoo.create_model("stc_stclif_mmnist", num_hidden=[24])
-    with pytest.raises(ValueError, match="unknown neuron"):
-        zoo.create_model("stc_stclif_mmnist", neuron="alif")
-    with pytest.raises(ValueError, match="multiple of patch_size"):
-        zoo.create_model("stc_stclif_kth", img_size=10)
+    with pytest.raises(ConfigError, match="multiple of groups"):
+        zoo.create_model("spiking_predictor_stc_lif_mmnist", num_hidden=[24])
+    with pytest.raises(ConfigError, match=r"neuron must be one of .*'stc_baseline_glif'"):
+        zoo.create_model("spiking_predictor_stc_lif_mmnist", neuron="stclif")
+    with pytest.raises(ConfigError, match="multiple of patch_size"):
+        zoo.create_model("spiking_predictor_stc_lif_kth", img_size=10)
 
 
 def _reference_stclif(sd, frames, p, pre, aft, layers):
-    """The STC-LIF predictor written out with functional ops on the state dict (OpenSTL channels-last
-    patching, spec sections c and d), for the autoregressive test protocol."""
+    """The STC-LIF predictor written out with functional ops on the state dict (OpenSTL's channels-last
+    ``reshape_patch``, the cell equations of zoo_stc.cells), for the autoregressive test protocol."""
     import torch.nn.functional as F
 
     b, t, c, h, w = frames.shape

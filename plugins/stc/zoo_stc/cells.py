@@ -16,7 +16,11 @@ derivative :math:`\alpha\,\sigma(\alpha x)(1-\sigma(\alpha x))`, :math:`\alpha =
 
 with grouped KxK convolutions (``groups = g``, no bias). The updates (``sig`` = logistic sigmoid, parameters are
 scalars initialised to 0) are given in each class's docstring. Parameter names and their order are the official
-ones, so a cell's ``state_dict`` keys equal the official cell's (spec section f).
+ones, so a cell's ``state_dict`` keys equal the official cell's (scalars first, e.g. ``t_m``, then
+``conv_x.{0,1}.*``, ``conv_h.{0,1}.*``, ``conv_v.{0,1}.*``).
+
+:data:`CELLS` maps each cell key, which is also the cell's registered neuron name (``stc_lif``, ...,
+``stc_baseline_glif``), to its class.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class SpikingCell(nn.Module):
         self,
         in_channels: int | None,
         channels: int,
+        *,
         kernel_size: int = 5,
         groups: int = 16,
         gradient_detach: bool = False,
@@ -320,14 +325,14 @@ class STCLMHCell(LMHCell):
         return self._lmh(current * (1 + a_v), state["h"] * (1 + a_h), state)
 
 
-#: zoo neuron key -> cell class (the model names use these keys: ``stc_<key>_<dataset>``)
+#: cell key (= registered neuron name) -> cell class; the models are ``spiking_predictor_<key>_<dataset>``
 CELLS: dict[str, type[SpikingCell]] = {
-    "lif": LIFCell,
-    "plif": PLIFCell,
-    "tclif": TCLIFCell,
-    "lmh": LMHCell,
-    "glif": GLIFCell,
-    "stclif": STCLIFCell,
-    "stcplif": STCPLIFCell,
-    "stclmh": STCLMHCell,
+    "stc_baseline_lif": LIFCell,
+    "stc_baseline_plif": PLIFCell,
+    "stc_baseline_tclif": TCLIFCell,
+    "stc_baseline_lmh": LMHCell,
+    "stc_baseline_glif": GLIFCell,
+    "stc_lif": STCLIFCell,
+    "stc_plif": STCPLIFCell,
+    "stc_lmh": STCLMHCell,
 }

@@ -33,12 +33,18 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import ConfigError, InputError, check_positive_int
+from zoo_core.sdk import (
+    ConfigError,
+    InputError,
+    WeightsError,
+    check_choice,
+    check_positive_int,
+    unwrap_state_dict,
+)
 
 from .cells import CELLS
-from .settings import DATASETS
 
-__all__ = ["DATASETS", "SpikingPredictor", "from_official", "official_config", "patch", "unpatch"]
+__all__ = ["SpikingPredictor", "from_official", "official_config", "patch", "unpatch"]
 
 
 def patch(x: Tensor, p: int) -> Tensor:
@@ -59,9 +65,13 @@ def unpatch(x: Tensor, p: int) -> Tensor:
 class SpikingPredictor(nn.Module):
     """Stacked convolutional spiking cells with pixel patching and a 1x1 readout (see the module docstring).
 
+    The defaults are the official Moving MNIST STC-LIF model; the registered models
+    (``spiking_predictor_<cell>_<dataset>``) take their other settings from :mod:`zoo_stc.settings`.
+
     Args:
-        neuron: cell type, one of :data:`zoo_stc.cells.CELLS` (``stclif``, ``stcplif``, ``stclmh``, ``lif``,
-            ``plif``, ``tclif``, ``lmh``, ``glif``).
+        neuron: cell key, one of :data:`zoo_stc.cells.CELLS` (the registered neuron names: ``stc_lif``,
+            ``stc_plif``, ``stc_lmh``, ``stc_baseline_lif``, ``stc_baseline_plif``, ``stc_baseline_tclif``,
+            ``stc_baseline_lmh``, ``stc_baseline_glif``).
         num_hidden: hidden channels per layer (multiples of ``groups``; official ``[256, 256, 256]``).
         in_chans, img_size: frame channels and side (square frames).
         patch_size: ``p`` of the pixel patching (``img_size`` must be a multiple).
@@ -72,11 +82,10 @@ class SpikingPredictor(nn.Module):
         neuron_kwargs: extra cell arguments (e.g. ``{"fixed": True}`` for a PLIF without the official quirk).
     """
 
-    zoo_family = "stc"
-
     def __init__(
         self,
-        neuron: str = "stclif",
+        *,
+        neuron: str = "stc_lif",
         num_hidden: list[int] | tuple[int, ...] = (256, 256, 256),
         in_chans: int = 1,
         img_size: int = 64,
@@ -89,9 +98,8 @@ class SpikingPredictor(nn.Module):
         neuron_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        who = "SpikingPredictor"
-        if neuron not in CELLS:
-            raise ConfigError(f"{who}: unknown neuron {neuron!r}; choose one of {', '.join(CELLS)}")
+        who = type(self).__name__
+        check_choice(neuron, "neuron", who, CELLS)
         if not isinstance(num_hidden, list | tuple) or not num_hidden:
             raise ConfigError(
                 f"{who}: num_hidden must be a non-empty list of channel counts, got {num_hidden!r}"
@@ -195,7 +203,7 @@ class SpikingPredictor(nn.Module):
 
 
 def from_official(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Official ``checkpoint.pth`` / ``latest.pth['state_dict']`` -> zoo layout (identical keys, spec f).
+    """Official ``checkpoint.pth`` / ``latest.pth['state_dict']`` -> zoo layout (the keys are identical).
 
     The core has already unwrapped ``{"state_dict": ...}`` and ``module.``. Keys must be the official model's
     (``cell_list.*``, ``conv_last.weight``); the unused scalars some cells carry (``t_m`` of LM-H / STC-LM-H,
@@ -204,7 +212,7 @@ def from_official(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     out: dict[str, Tensor] = {}
     for k, v in state_dict.items():
         if not (k.startswith("cell_list.") or k == "conv_last.weight"):
-            raise ValueError(
+            raise WeightsError(
                 f"official STC checkpoint: unexpected key {k!r}; expected 'cell_list.<l>.*' and 'conv_last.weight'"
             )
         out[k] = v
@@ -214,8 +222,6 @@ def from_official(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 def official_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     """``num_hidden`` and ``kernel_size`` read from an official state dict (patch size and frame counts are
     not stored: they come from the model name's data set)."""
-    from zoo_core.sdk import unwrap_state_dict
-
     sd = unwrap_state_dict(state_dict)
     layers = sorted(
         {int(k.split(".")[1]) for k in sd if k.startswith("cell_list.") and k.endswith("conv_x.0.weight")}

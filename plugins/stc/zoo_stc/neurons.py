@@ -23,7 +23,7 @@ __all__ = ["NEURONS", "CellNeuron"]
 
 
 class CellNeuron(BaseNeuron):
-    """One cell type as a multi-step :class:`~zoo_core.neurons.BaseNeuron` (mixed with the cell class, so the
+    """One cell type as a multi-step :class:`~zoo_core.sdk.BaseNeuron` (mixed with the cell class, so the
     parameters sit at the top level with the official names).
 
     Args:
@@ -36,6 +36,7 @@ class CellNeuron(BaseNeuron):
 
     def __init__(
         self,
+        *,
         channels: int = 256,
         kernel_size: int = 5,
         groups: int = 16,
@@ -90,19 +91,20 @@ class CellNeuron(BaseNeuron):
         return torch.stack(out), {k: v.reshape(shape) for k, v in st.items()}
 
 
-def _neuron(key: str, doc: str) -> type[CellNeuron]:
-    cell = CELLS[key]
-    return type(f"{cell.__name__[:-4]}Neuron", (CellNeuron, cell), {"__doc__": doc})
+#: first line of each registered neuron's description
+_DOCS = {
+    "stc_lif": "STC-LIF neuron (equations: zoo_stc.cells.STCLIFCell).",
+    "stc_plif": "STC-PLIF neuron (equations: zoo_stc.cells.STCPLIFCell).",
+    "stc_lmh": "STC-LM-H neuron (equations: zoo_stc.cells.STCLMHCell).",
+    "stc_baseline_lif": "LIF baseline of the STC code, tau = 2, soft reset.",
+    "stc_baseline_plif": "PLIF baseline of the STC code (official (1 - w) input factor).",
+    "stc_baseline_tclif": "TC-LIF baseline of the STC code (two compartments).",
+    "stc_baseline_lmh": "LM-H baseline of the STC code (dendrite + soma).",
+    "stc_baseline_glif": "GLIF baseline of the STC code (channel-wise gated LIF).",
+}
 
-
-#: registered name -> neuron class
+#: registered name (= cell key of zoo_stc.cells.CELLS) -> neuron class
 NEURONS: dict[str, type[CellNeuron]] = {
-    "stc_lif": _neuron("stclif", "STC-LIF neuron (equations: zoo_stc.cells.STCLIFCell)."),
-    "stc_plif": _neuron("stcplif", "STC-PLIF neuron (equations: zoo_stc.cells.STCPLIFCell)."),
-    "stc_lmh": _neuron("stclmh", "STC-LM-H neuron (equations: zoo_stc.cells.STCLMHCell)."),
-    "stc_baseline_lif": _neuron("lif", "LIF baseline of the STC code, tau = 2, soft reset."),
-    "stc_baseline_plif": _neuron("plif", "PLIF baseline of the STC code (official (1 - w) input factor)."),
-    "stc_baseline_tclif": _neuron("tclif", "TC-LIF baseline of the STC code (two compartments)."),
-    "stc_baseline_lmh": _neuron("lmh", "LM-H baseline of the STC code (dendrite + soma)."),
-    "stc_baseline_glif": _neuron("glif", "GLIF baseline of the STC code (channel-wise gated LIF)."),
+    key: type(f"{cell.__name__[:-4]}Neuron", (CellNeuron, cell), {"__doc__": _DOCS[key]})
+    for key, cell in CELLS.items()
 }
