@@ -38,7 +38,7 @@ def test_counts_equal_the_independent_count_and_the_paper_ratios() -> None:
 
 
 def test_connections_count() -> None:
-    m = zoo.create_model("dpcnn_digits", T=2, channels=[2, 3])
+    m = zoo.create_model("dpcnn_digits", T=2, cfg=[2, "A", 3, "A"])
     c = count_synapses(m, torch.rand(1, 1, 8, 8))
     # conv1: 8*8 outputs * 2 ch * 9 * 1; coupling1: 8*8*2 * 9 * 2; conv2: 4*4*3 * 9 * 2; coupling2: 4*4*3*9*3; fc 3*2*2*10
     expected = 64 * 2 * 9 + 64 * 2 * 18 + 16 * 3 * 18 + 16 * 3 * 27 + 12 * 10

@@ -8,6 +8,7 @@ import zoo_core as zoo
 from zoo_core.sdk import LIF, ConfigError, InputError
 from zoo_core.testing import check_model
 
+from zoo_dpcnn.models import VGGSNN
 from zoo_dpcnn.neuron import PCNN
 from zoo_dpcnn.norm import RFTDBatchNorm
 
@@ -22,6 +23,37 @@ def test_conformance_kit(name) -> None:
 @pytest.mark.parametrize("kw", [{"coupling": "intra", "norm": "bn"}, {"coupling": "both", "norm": "none"}])
 def test_conformance_kit_variants(kw) -> None:
     check_model("dpcnn_vgg9", **kw)
+
+
+def test_variants_are_one_family() -> None:
+    """The three models are VGGSNN with the variant's arguments over the class defaults."""
+    vgg9, wide, digits = (zoo.model_info(n).defaults for n in MODELS)
+    assert vgg9["cfg"] == wide["cfg"] == [64, 64, "A", 128, 128, "A", 256, 256, 256, "A"]
+    assert {k: v for k, v in wide.items() if vgg9[k] != v} == {
+        "width_mult": 2.0, "norm": "bn", "neuron": "lif", "coupling": "none"
+    }  # fmt: skip
+    assert {k: v for k, v in digits.items() if vgg9[k] != v} == {
+        "in_chans": 1, "img_size": 8, "cfg": [16, "A", 32, "A"], "fc_hidden": None
+    }  # fmt: skip
+    assert all(type(zoo.create_model(n, **zoo.model_info(n).test_config)) is VGGSNN for n in MODELS)
+
+
+@pytest.mark.parametrize("name", ["dpcnn_vgg9", "dpcnn_digits"])
+def test_head_api(name) -> None:
+    """forward_head(forward_features(x)) is the model's output; reset_classifier swaps the readout."""
+    torch.manual_seed(0)
+    m = zoo.create_model(name, **zoo.model_info(name).test_config).double().eval()
+    x = torch.rand(3, m.in_chans, m.img_size, m.img_size, dtype=torch.float64)
+    with torch.no_grad():
+        feats = m.forward_features(x)
+        assert feats.shape == (m.T, 3, m.num_features)
+        assert torch.equal(m.forward_head(feats), m(x))
+    head = m.get_classifier()
+    assert head is m.classifier[-1] and head.out_features == 10
+    m.reset_classifier(5)
+    assert m.get_classifier() is m.classifier[-1] is not head
+    with torch.no_grad():
+        assert m(x).shape == (3, 5)
 
 
 def test_state_dict_layout() -> None:
@@ -67,7 +99,7 @@ def test_errors() -> None:
         zoo.create_model("dpcnn_vgg9", norm="layer")
     with pytest.raises(ConfigError, match="coupling"):
         zoo.create_model("dpcnn_vgg9", neuron_kwargs={"coupling": "intra"})
-    m = zoo.create_model("dpcnn_digits", T=2, channels=[4, 8])
+    m = zoo.create_model("dpcnn_digits", T=2, cfg=[4, "A", 8, "A"])
     with pytest.raises(InputError, match="8x8"):
         m(torch.rand(2, 1, 16, 16))
     with pytest.raises(InputError, match="T=2"):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import zoo_core as zoo
-from zoo_core.sdk import InputError
+from zoo_core.sdk import ConfigError, InputError
 from zoo_core.testing import check_neuron
 
 from zoo_dpcnn.neuron import PCNN, SCALARS, classic_kernel, decay_from_alpha
@@ -185,17 +185,17 @@ def test_learnable_scalars_and_classic_kernel() -> None:
 
 
 def test_bad_arguments_and_inputs() -> None:
-    with pytest.raises(ValueError, match="coupling must be one of"):
+    with pytest.raises(ConfigError, match="coupling must be one of"):
         PCNN(4, "lateral")
-    with pytest.raises(ValueError, match="needs channels"):
+    with pytest.raises(ConfigError, match="needs channels"):
         PCNN(None, "inter")
-    with pytest.raises(ValueError, match="a_L must lie in"):
+    with pytest.raises(ConfigError, match="a_L must lie in"):
         PCNN(4, a_L=1.5)
-    with pytest.raises(ValueError, match="unknown scalars"):
+    with pytest.raises(ConfigError, match="unknown scalars"):
         PCNN(4, learnable=["tau"])
-    with pytest.raises(ValueError, match="odd"):
+    with pytest.raises(ConfigError, match="odd"):
         PCNN(4, kernel_size=2)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ConfigError, match="finite"):
         PCNN(4, beta=float("nan"))
     n = PCNN(4, "inter")
     with pytest.raises(InputError, match="4 channels"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from zoo_core.sdk import InputError
+from zoo_core.sdk import ConfigError, InputError
 
 from zoo_dpcnn.norm import RFTDBatchNorm
 
@@ -77,7 +77,7 @@ def test_errors() -> None:
         bn(torch.randn(2, 2, 3, 5, 5))
     with pytest.raises(InputError, match="3 channels"):
         bn(torch.randn(4, 2, 2, 5, 5))
-    with pytest.raises(ValueError, match="T must be a positive int"):
+    with pytest.raises(ConfigError, match="T must be a positive int"):
         RFTDBatchNorm(3, 0)
-    with pytest.raises(ValueError, match="momentum"):
+    with pytest.raises(ConfigError, match="momentum"):
         RFTDBatchNorm(3, 2, momentum=0.0)

@@ -9,8 +9,9 @@ Yi, Lian, Qi, Yu, Tang, Ma, Liu, "Deep Pulse-Coupled Neural Networks", arXiv 240
     dpcnn = zoo.create_model("dpcnn_vgg9")                              # PCNN neurons + RFTD-BN
     wide = zoo.create_model("dpcnn_vgg9_lif_wide")                      # the LIF baseline, 2x channels
 
-The classes live in :mod:`.neuron` (PCNN), :mod:`.norm` (RFTD-BN), :mod:`.models` and :mod:`.counting`
-(neuron and synapse counts). Keep this module light: importing it must not import torch.
+The classes live in :mod:`.neuron` (PCNN), :mod:`.norm` (RFTD-BN), :mod:`.models` (the ``VGGSNN`` family, whose
+variants ``dpcnn_vgg9``, ``dpcnn_vgg9_lif_wide`` and ``dpcnn_digits`` are a table in :mod:`.plugin`) and
+:mod:`.counting` (neuron and synapse counts). Keep this module light: importing it must not import torch.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""DPCNN-VGG9 (PCNN neurons + RFTD-BN) and the LIF wide-VGG9 baseline.
+"""DPCNN-VGG9 (PCNN neurons + RFTD-BN), the LIF wide-VGG9 baseline and the digits DPCNN: one family,
+:class:`VGGSNN`, whose registered variants are a table in :mod:`zoo_dpcnn.plugin`.
 
 VGG9 (our reading of the paper's VGG9, the VGG9 of the BNTT/tdBN SNN papers; the paper's table was not
 available)::
@@ -13,13 +14,15 @@ readout averaged over the T steps. A static image is repeated T times (direct co
   uncoupled PCNN in the hidden FC block, RFTD-BN.
 * ``dpcnn_vgg9_lif_wide``: LIF neurons (zoo-core's ``lif``), every conv layer twice as wide (``width_mult=2``),
   the same FC1024, plain BN shared over time.
+* ``dpcnn_digits``: ``16C3-AP2-32C3-AP2-FC10`` for 8x8 digits with PCNN neurons (inter coupling) and RFTD-BN,
+  the plugin's CPU demo.
 
 With these definitions the abstract's neuron and synapse ratios come out at 50.1% and 52.7% (paper: 50%, 53%;
 ``tools/bench_dpcnn.py``, :mod:`zoo_dpcnn.counting`).
 
 State-dict layout: ``features.{i}.conv.weight``, ``features.{i}.bn.{weight,bias,running_mean,running_var}``
 (``[T, C]`` rows), ``features.{i}.neuron.coupling.weight``; ``classifier.0.{fc,bn,neuron}``,
-``classifier.1.{weight,bias}``.
+``classifier.1.{weight,bias}`` (without the hidden FC block: ``classifier.0.{weight,bias}``).
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import zoo_core as zoo
 from torch import Tensor, nn
 from zoo_core.sdk import (
     ConfigError,
     InputError,
+    SpikingClassifier,
     StepWise,
+    check_choice,
+    check_positive,
     check_positive_int,
-    check_time_steps,
-    encode_image_input,
 )
 
 from .neuron import PCNN
@@ -71,24 +76,25 @@ class SpikingBlock(nn.Module):
         return self.neuron(self.bn(y))
 
 
-class VGGSNN(nn.Module):
+class VGGSNN(SpikingClassifier):
     """A VGG-style SNN: conv blocks and ``"A"`` (2x2 average pooling), an optional hidden FC block, a readout.
 
-    Args:
-        cfg: channels of the conv blocks (before ``width_mult``) and ``"A"`` for pooling.
-        neuron: ``"pcnn"`` or the name of any registered neuron (``zoo.create_neuron``).
+    Args (keyword-only; the defaults are DPCNN-VGG9 on CIFAR-10):
         T, num_classes, in_chans, img_size: time steps, classes, input channels and (square) image size.
         width_mult: multiplies every conv width (2 for the "wide" baseline).
         fc_hidden: width of the hidden FC block (``None``: no hidden block).
         norm: ``"rftd"``, ``"bn"`` or ``"none"``.
+        neuron: ``"pcnn"`` or the name of any registered neuron (``zoo.create_neuron``).
         coupling, coupling_kernel: PCNN coupling of the conv blocks (``fc_coupling`` for the hidden FC block).
         neuron_kwargs: further constructor arguments of every neuron.
+        cfg: channels of the conv blocks (before ``width_mult``) and ``"A"`` for pooling.
     """
+
+    head_name = "classifier"
 
     def __init__(
         self,
-        cfg: Sequence[int | str] = VGG9,
-        neuron: str = "pcnn",
+        *,
         T: int = 4,
         num_classes: int = 10,
         in_chans: int = 3,
@@ -96,31 +102,28 @@ class VGGSNN(nn.Module):
         width_mult: float = 1.0,
         fc_hidden: int | None = 1024,
         norm: str = "rftd",
+        neuron: str = "pcnn",
         coupling: str = "inter",
         coupling_kernel: int = 3,
         fc_coupling: str = "none",
         neuron_kwargs: dict[str, Any] | None = None,
+        cfg: Sequence[int | str] = VGG9,
     ) -> None:
-        super().__init__()
-        self.T = check_time_steps(T, type(self).__name__)
-        for name, v in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
-            check_positive_int(v, name, type(self).__name__)
-        if not isinstance(width_mult, int | float) or width_mult <= 0:
-            raise ConfigError(f"{type(self).__name__}: width_mult must be > 0, got {width_mult!r}")
+        super().__init__(T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
+        who = type(self).__name__
+        img_size = check_positive_int(img_size, "img_size", who)
+        width_mult = check_positive(width_mult, "width_mult", who)
         pools = sum(1 for c in cfg if c == "A")
         if img_size % (2**pools):
             raise ConfigError(
-                f"{type(self).__name__}: img_size must be divisible by {2**pools} ({pools} poolings), "
-                f"got {img_size}"
+                f"{who}: img_size must be divisible by {2**pools} ({pools} poolings), got {img_size}"
             )
-        if norm not in NORMS:
-            raise ConfigError(f"{type(self).__name__}: norm must be one of {NORMS}, got {norm!r}")
-        self.in_chans, self.img_size, self.num_classes = in_chans, img_size, num_classes
+        check_choice(norm, "norm", who, NORMS)
         kw = dict(neuron_kwargs or {})
         clash = sorted(set(kw) & {"channels", "coupling", "kernel_size", "ndim"})
         if neuron == "pcnn" and clash:
             raise ConfigError(
-                f"{type(self).__name__}: neuron_kwargs may not set {clash}; the model sets them per layer "
+                f"{who}: neuron_kwargs may not set {clash}; the model sets them per layer "
                 "(use the model's coupling / coupling_kernel / fc_coupling arguments)"
             )
         self.neuron_name = neuron
@@ -128,8 +131,6 @@ class VGGSNN(nn.Module):
         def make_neuron(channels: int, ndim: int, coupling_mode: str) -> nn.Module:
             if neuron == "pcnn":
                 return PCNN(channels, coupling_mode, coupling_kernel, ndim, **kw)
-            import zoo_core as zoo
-
             return zoo.create_neuron(neuron, **kw)
 
         layers: list[nn.Module] = []
@@ -139,7 +140,7 @@ class VGGSNN(nn.Module):
                 layers.append(StepWise(nn.AvgPool2d(2)))
                 size //= 2
                 continue
-            c_out = max(1, round(int(c) * width_mult))
+            c_out = max(1, round(check_positive_int(c, "cfg[i]", who) * width_mult))
             conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
             layers.append(SpikingBlock(conv, make_norm(norm, c_out, T), make_neuron(c_out, 3, coupling)))
             c_in = c_out
@@ -157,7 +158,7 @@ class VGGSNN(nn.Module):
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[T, B, num_classes]``."""
-        seq = encode_image_input(x, self.T, self.in_chans, type(self).__name__)
+        seq = self.encode(x)
         if tuple(seq.shape[-2:]) != (self.img_size, self.img_size):
             raise InputError(
                 f"{type(self).__name__}: expected {self.img_size}x{self.img_size} images, got shape "
@@ -165,68 +166,5 @@ class VGGSNN(nn.Module):
             )
         return self.classifier(self.features(seq).flatten(2))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_steps(x).mean(0)
 
-
-def dpcnn_vgg9(
-    T: int = 4,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    img_size: int = 32,
-    width_mult: float = 1.0,
-    fc_hidden: int | None = 1024,
-    norm: str = "rftd",
-    coupling: str = "inter",
-    coupling_kernel: int = 3,
-    fc_coupling: str = "none",
-    neuron_kwargs: dict[str, Any] | None = None,
-) -> VGGSNN:
-    """DPCNN-VGG9: PCNN neurons with inter-channel coupling and RFTD-BN (module docstring)."""
-    return VGGSNN(
-        VGG9, "pcnn", T, num_classes, in_chans, img_size, width_mult, fc_hidden, norm, coupling,
-        coupling_kernel, fc_coupling, neuron_kwargs,
-    )  # fmt: skip
-
-
-def dpcnn_vgg9_lif_wide(
-    T: int = 4,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    img_size: int = 32,
-    width_mult: float = 2.0,
-    fc_hidden: int | None = 1024,
-    norm: str = "bn",
-    neuron: str = "lif",
-    neuron_kwargs: dict[str, Any] | None = None,
-) -> VGGSNN:
-    """The LIF wide-VGG9 baseline: every conv layer ``width_mult`` (2) times as wide, LIF neurons."""
-    return VGGSNN(
-        VGG9, neuron, T, num_classes, in_chans, img_size, width_mult, fc_hidden, norm,
-        neuron_kwargs=neuron_kwargs,
-    )  # fmt: skip
-
-
-def dpcnn_digits(
-    T: int = 4,
-    num_classes: int = 10,
-    in_chans: int = 1,
-    img_size: int = 8,
-    channels: Sequence[int] = (16, 32),
-    norm: str = "rftd",
-    neuron: str = "pcnn",
-    coupling: str = "inter",
-    coupling_kernel: int = 3,
-    neuron_kwargs: dict[str, Any] | None = None,
-) -> VGGSNN:
-    """A small DPCNN for 8x8 digits: ``16C3-AP2-32C3-AP2-FC10`` (the spec's CPU demo)."""
-    cfg: list[int | str] = []
-    for c in channels:
-        cfg += [int(c), "A"]
-    return VGGSNN(
-        cfg, neuron, T, num_classes, in_chans, img_size, 1.0, None, norm, coupling, coupling_kernel,
-        neuron_kwargs=neuron_kwargs,
-    )  # fmt: skip
-
-
-__all__ = ["VGG9", "VGGSNN", "SpikingBlock", "dpcnn_digits", "dpcnn_vgg9", "dpcnn_vgg9_lif_wide", "make_norm"]
+__all__ = ["VGG9", "VGGSNN", "SpikingBlock", "make_norm"]

@@ -46,7 +46,16 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from zoo_core.sdk import BaseNeuron, InputError, State, resolve_surrogate
+from zoo_core.sdk import (
+    BaseNeuron,
+    ConfigError,
+    InputError,
+    State,
+    check_choice,
+    check_number,
+    check_positive_int,
+    resolve_surrogate,
+)
 
 COUPLINGS = ("none", "intra", "inter", "both")
 SCALARS = ("a_F", "a_L", "a_E", "V_F", "V_L", "V_E", "beta", "e_init")
@@ -113,44 +122,32 @@ class PCNN(BaseNeuron):
         coupling_init: str = "default",
     ) -> None:
         super().__init__()
-        who = "PCNN"
-        if coupling not in COUPLINGS:
-            raise ValueError(f"{who}: coupling must be one of {COUPLINGS}, got {coupling!r}")
-        if threshold_update not in ("after", "before"):
-            raise ValueError(f"{who}: threshold_update must be 'after' or 'before', got {threshold_update!r}")
-        if threshold_mode not in ("additive", "reset"):
-            raise ValueError(f"{who}: threshold_mode must be 'additive' or 'reset', got {threshold_mode!r}")
-        if coupling_init not in ("default", "classic", "zeros"):
-            raise ValueError(
-                f"{who}: coupling_init must be 'default', 'classic' or 'zeros', got {coupling_init!r}"
-            )
+        who = type(self).__name__
+        check_choice(coupling, "coupling", who, COUPLINGS)
+        check_choice(threshold_update, "threshold_update", who, ("after", "before"))
+        check_choice(threshold_mode, "threshold_mode", who, ("additive", "reset"))
+        check_choice(coupling_init, "coupling_init", who, ("default", "classic", "zeros"))
         if isinstance(ndim, bool) or not isinstance(ndim, int) or not 1 <= ndim <= 4:
-            raise ValueError(f"{who}: ndim (dimensions per sample, C included) must be 1..4, got {ndim!r}")
+            raise ConfigError(f"{who}: ndim (dimensions per sample, C included) must be 1..4, got {ndim!r}")
         if coupling != "none" and (
             isinstance(channels, bool) or not isinstance(channels, int) or channels < 1
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"{who}: coupling={coupling!r} needs channels (a positive int), got {channels!r}"
             )
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 1
-            or kernel_size % 2 == 0
-        ):
-            raise ValueError(f"{who}: kernel_size must be a positive odd int, got {kernel_size!r}")
+        if check_positive_int(kernel_size, "kernel_size", who) % 2 == 0:
+            raise ConfigError(f"{who}: kernel_size must be a positive odd int, got {kernel_size!r}")
         if ndim == 1 and kernel_size != 1:
             kernel_size = 1  # a [C] input has no spatial neighbourhood
         learnable = tuple(learnable)
         unknown = sorted(set(learnable) - set(SCALARS))
         if unknown:
-            raise ValueError(f"{who}: learnable names unknown scalars {unknown}; choose from {SCALARS}")
+            raise ConfigError(f"{who}: learnable names unknown scalars {unknown}; choose from {SCALARS}")
         values = dict(a_F=a_F, a_L=a_L, a_E=a_E, V_F=V_F, V_L=V_L, V_E=V_E, beta=beta, e_init=e_init)
         for name, v in values.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise ValueError(f"{who}: {name} must be a finite number, got {v!r}")
+            check_number(v, name, who)
             if name.startswith("a_") and not 0.0 <= v <= 1.0:
-                raise ValueError(f"{who}: the decay factor {name} must lie in [0, 1], got {v!r}")
+                raise ConfigError(f"{who}: the decay factor {name} must lie in [0, 1], got {v!r}")
             if name in learnable:
                 setattr(self, name, nn.Parameter(torch.tensor(float(v))))
             else:

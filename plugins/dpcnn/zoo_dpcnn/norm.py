@@ -23,12 +23,10 @@ receptive fields of a channel; see the README ("not done").
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.sdk import InputError
+from zoo_core.sdk import ConfigError, InputError, check_positive, check_positive_int
 
 
 class RFTDBatchNorm(nn.Module):
@@ -55,14 +53,13 @@ class RFTDBatchNorm(nn.Module):
         affine: bool = True,
     ) -> None:
         super().__init__()
+        who = type(self).__name__
         for name, v in (("num_features", num_features), ("T", T)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"RFTDBatchNorm: {name} must be a positive int, got {v!r}")
+            check_positive_int(v, name, who)
         for name, v in (("lam", lam), ("v_th", v_th), ("eps", eps)):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"RFTDBatchNorm: {name} must be a positive finite number, got {v!r}")
-        if not isinstance(momentum, int | float) or not 0 < momentum <= 1:
-            raise ValueError(f"RFTDBatchNorm: momentum must be in (0, 1], got {momentum!r}")
+            check_positive(v, name, who)
+        if check_positive(momentum, "momentum", who) > 1:
+            raise ConfigError(f"{who}: momentum must be in (0, 1], got {momentum!r}")
         self.num_features, self.T = num_features, T
         self.time_dependent = bool(time_dependent)
         self.lam, self.v_th, self.eps, self.momentum = float(lam), float(v_th), float(eps), float(momentum)

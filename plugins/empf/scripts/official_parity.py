@@ -3,7 +3,7 @@
     python plugins/empf/scripts/official_parity.py /tmp/empf_official
 
 OFFICIAL_DIR holds the official ``modules.py``, ``resnet.py``, ``vgg.py`` and ``utils.py`` (tsinghua-fib-lab/AutoSOTA,
-``CVPR-2026/paper-2274-GCL-LIF``; commits in the plugin README / spec) with the ``.float()`` casts inside
+``CVPR-2026/paper-2274-GCL-LIF``; commits in the plugin README) with the ``.float()`` casts inside
 ``SurrogateFunction.forward`` and ``TwnQuantizer.forward`` replaced by ``.to(input.dtype)`` so float64 runs.
 Keep that copy outside this repository. For each configuration the script loads one random state dict into both
 networks and prints the max abs differences of the per-step logits (train and eval mode), of the gradients of

@@ -1,4 +1,4 @@
-"""Models: conformance kit, official state-dict layout (spec f), from_official / official_config."""
+"""Models: conformance kit, timm head API, official state-dict layout, from_official / official_config."""
 
 from __future__ import annotations
 
@@ -30,6 +30,28 @@ def test_conformance_variants(kw: dict) -> None:
     check_model("empf_resnet18", **kw)
 
 
+@pytest.mark.parametrize("name", ["empf_resnet19", "empf_vgg11", "empf_digits"])
+def test_head_api(name: str) -> None:
+    """forward_head(forward_features(x)) is the model's output (ResNet-19: a head with an EM-PF neuron inside);
+    reset_classifier swaps the final linear layer."""
+    torch.manual_seed(0)
+    cfg = zoo.model_info(name).test_config
+    m = zoo.create_model(name, **cfg).double().eval()
+    x = torch.rand(3, m.in_chans, m.img_size, m.img_size, dtype=torch.float64)
+    with torch.no_grad():
+        y = m(x)
+        feats = m.forward_features(x)
+        assert feats.shape == (m.T, 3, m.num_features)
+        assert torch.allclose(m.forward_head(feats), y, rtol=1e-12, atol=1e-12)
+        assert torch.equal(m.forward_head(feats, pre_logits=True), feats)
+    head = m.get_classifier()
+    assert isinstance(head, torch.nn.Linear) and head.out_features == cfg.get("num_classes", 10)
+    m.reset_classifier(5)
+    assert m.get_classifier() is not head and m.get_classifier().weight.dtype == torch.float64
+    with torch.no_grad():
+        assert m(x).shape == (3, 5)
+
+
 def _bn(prefix: str, c: int) -> list[tuple[str, tuple[int, ...]]]:
     return [(f"{prefix}.{k}", () if k == "num_batches_tracked" else (c,)) for k in BN]
 
@@ -53,7 +75,8 @@ def official_resnet_keys(
     parallel=False,
     stem=(3, 3),
 ) -> list[tuple[str, tuple[int, ...]]]:
-    """The key list of spec section f, written out from its description (independent of the model code)."""
+    """The official ResNet key list, written out from the official module order (independent of the model
+    code): stem, then per block conv1, attn1, conv2, attn2, downsample, act1, act2, then fc."""
     cin, k = stem
     keys = [("conv1.weight", (64, cin, k, k)), *_bn("bn1", 64)]
     qc = [("weight_clip_val", (2,))] if ternary else []

@@ -1,4 +1,4 @@
-"""EM-PF neurons: hand-computed values, the reset identity (h.1), parallel mode (h.3), mem-BN folding (h.7)."""
+"""EM-PF neurons: hand-computed values, the reset identity, parallel mode, mem-BN folding."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _random_neuron(seed: int, **kw) -> EMPFNeuron:
 
 
 def test_reset_identity_against_closed_form() -> None:
-    """h.1: s = relu(u - theta), m = u - s equals min(u, theta) (one rounding) and s >= 0, m <= theta."""
+    """s = relu(u - theta), m = u - s equals min(u, theta) (one rounding) and s >= 0, m <= theta."""
     n = _random_neuron(0)
     x = torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(1), dtype=D)
     theta, lam = torch.sigmoid(n.v_th.detach()), torch.sigmoid(n.alpha.detach())
@@ -83,7 +83,8 @@ def test_compression_resets_with_unquantised_spike() -> None:
 
 
 def test_parallel_neuron_is_stateless_and_uses_first_threshold() -> None:
-    """h.3: permuting the time steps permutes the outputs; the threshold is sigmoid(v_th[0]) at every step."""
+    """Parallel neuron: permuting the time steps permutes the outputs; the threshold is sigmoid(v_th[0]) at
+    every step."""
     n = _random_neuron(4, parallel_mode=True)
     assert not hasattr(n, "alpha")
     x = torch.randn(4, 3, 7, generator=torch.Generator().manual_seed(5), dtype=D)
@@ -96,7 +97,7 @@ def test_parallel_neuron_is_stateless_and_uses_first_threshold() -> None:
 
 
 def test_mem_bn_eval_folding() -> None:
-    """h.7: eval-mode mem-BN folded into per-channel decay / gain / shift gives the same outputs."""
+    """Eval-mode mem-BN folded into per-channel decay / gain / shift gives the same outputs."""
     g = torch.Generator().manual_seed(6)
     n = _random_neuron(6, mem_bn=True, num_features=5)
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Online learning: gradient separability (h.2), the rule's step schedule, memory flat in T (h.6)."""
+"""Online learning: gradient separability, the rule's step schedule, memory flat in T."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _max_diff(a: dict, b: dict) -> float:
     ],
 )
 def test_gradient_separability(name: str, kw: dict) -> None:
-    """h.2: with the membrane detached, one backward over the unrolled graph == the sum of per-step backwards."""
+    """With the membrane detached, one backward over the unrolled graph == the sum of per-step backwards."""
     torch.manual_seed(0)
     m = zoo.create_model(name, T=4, num_classes=10, **kw).double().train()
     x, y = _data(4, c=m.in_chans)
@@ -55,7 +55,7 @@ def test_gradient_separability(name: str, kw: dict) -> None:
 
 
 def test_lif_baseline_is_not_separable() -> None:
-    """h.2: for LIF with BPTT (membrane kept in the graph) the per-step truncated gradient is different."""
+    """For LIF with BPTT (membrane kept in the graph) the per-step truncated gradient is different."""
     torch.manual_seed(0)
     kw = {"T": 4, "num_classes": 10, "width_mult": 0.0625}
     bptt = zoo.create_model("empf_resnet19", use_lif="vanilla", **kw).double().train()
@@ -113,7 +113,7 @@ def _peaks(rule: str, Ts: tuple[int, ...]) -> list[float]:
 
 
 def test_memory_online_flat_bptt_grows() -> None:
-    """h.6: peak bytes saved for backward: flat in T for the online rule, ~linear for BPTT."""
+    """Peak bytes saved for backward: flat in T for the online rule, ~linear for BPTT."""
     Ts = (1, 2, 4, 8)
     online, bptt = _peaks("empf_online", Ts), _peaks("bptt", Ts)
     assert online[0] > 0 and max(online) <= 1.02 * online[0]

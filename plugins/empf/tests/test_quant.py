@@ -1,4 +1,4 @@
-"""Binary / ternary convs (h.4), deploy folding, straight-through gradients, parameter memory (h.5)."""
+"""Binary / ternary convs, deploy folding, straight-through gradients, the paper's parameter memory."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def test_deployed_model_equals_training_model() -> None:
     ],
 )
 def test_param_memory_reproduces_paper(name: str, kw: dict, params: int, mb: float, base_mb: float) -> None:
-    """h.5: 0.25 B per binary, 0.375 B per ternary weight, 4 B otherwise; BN and neuron parameters excluded."""
+    """The paper's "Param (MB)": 0.25 B per binary, 0.375 B per ternary weight, 4 B otherwise; BN and neuron
+    parameters excluded."""
     with torch.device("meta"):
         m = zoo.create_model(name, **kw)
     assert sum(p.numel() for p in m.parameters()) == params

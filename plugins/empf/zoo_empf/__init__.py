@@ -2,10 +2,12 @@
 
 Neurons :class:`EMPFNeuron` (``empf``) and :class:`EMPFLIFNeuron` (``empf_lif``), quantised convs
 :class:`BinaryConv` / :class:`TernaryConv` with :func:`deploy` and :func:`param_memory`, the official
-architectures (``empf_resnet18/19/34``, ``empf_vgg11/13/16/19``, ``empf_digits``) and the online rule
-:class:`EMPFOnline` (``empf_online``).
+architecture families :class:`EMPFResNet` (``empf_resnet18/19/34``) and :class:`EMPFVGG`
+(``empf_vgg11/13/16/19``), the digits demo :class:`EMPFDigitsNet` (``empf_digits``), all on :class:`EMPFNet`,
+and the online rule :class:`EMPFOnline` (``empf_online``).
 """
 
+from .base import EMPFNet
 from .models import EMPFVGG, EMPFDigitsNet, EMPFResNet
 from .neurons import EMPFLIFNeuron, EMPFNeuron, FoldedEMPFNeuron, quantize_4bit
 from .online import EMPFOnline, SavedTensorMeter, online_gradients
@@ -16,6 +18,7 @@ __all__ = [
     "BinaryConv",
     "EMPFDigitsNet",
     "EMPFLIFNeuron",
+    "EMPFNet",
     "EMPFNeuron",
     "EMPFOnline",
     "EMPFResNet",

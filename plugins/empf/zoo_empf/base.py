@@ -1,4 +1,4 @@
-"""Shared model plumbing: the per-step network contract, neuron factory and ECA attention.
+"""Shared model plumbing: the per-step network contract, the shared options, neuron factory and ECA attention.
 
 The official networks are *single-step*: ``model(x_t)`` with stateful neurons, once per time step, BatchNorm
 statistics per step. Every zoo EM-PF model keeps exactly that computation in :meth:`EMPFNet.forward_step`
@@ -7,6 +7,8 @@ statistics per step. Every zoo EM-PF model keeps exactly that computation in :me
 * ``forward(x)``: ``[B, C, H, W]`` (repeated ``T`` times) or ``[T, B, C, H, W]`` -> mean over the steps of the
   per-step logits (the official evaluation sums them: same argmax), starting from reset state;
 * ``forward_steps(x)``: the per-step logits ``[T, B, classes]``;
+* ``forward_features(x)``: the per-step input of the classifier head ``[T, B, num_features]``; the head runs
+  on it as a sequence in ``forward_head`` (timm's head API of :class:`zoo_core.sdk.SpikingClassifier`);
 * the online rule (:mod:`zoo_empf.online`) drives ``forward_step`` itself inside ``zoo.streaming(model)``:
   forward step t, loss, backward, optimiser step, next step.
 
@@ -16,7 +18,7 @@ Inside an outer ``zoo.streaming(model)`` block ``forward`` / ``forward_steps`` c
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -24,23 +26,22 @@ from zoo_core.sdk import (
     BaseNeuron,
     ConfigError,
     InputError,
-    check_positive_int,
-    check_time_steps,
-    encode_image_input,
+    SpikingClassifier,
+    check_choice,
+    check_positive,
     streaming,
 )
 
-from .neurons import EMPFLIFNeuron, EMPFNeuron
+from .neurons import MODES, EMPFLIFNeuron, EMPFNeuron
 from .quant import BinaryConv, TernaryConv
 
 USE_LIF = ("none", "vanilla", "online", "online-learnable")
 WEIGHT_MODES = ("vanilla", "compression")
 
 
-def choice(v: Any, options: tuple[Any, ...], name: str, who: str) -> Any:
-    if v not in options:
-        raise ConfigError(f"{who}: {name} must be one of {options}, got {v!r}")
-    return v
+def scaled(c: int, mult: float) -> int:
+    """Channel width ``c`` times ``width_mult`` (at least 1)."""
+    return max(1, round(c * mult))
 
 
 def run_step(module: nn.Module, x: Tensor) -> Tensor:
@@ -77,77 +78,104 @@ def qconv(cin: int, cout: int, k: int, stride: int, use_ternary: bool, weight_mo
     return cls(cin, cout, k, stride, pad)
 
 
-class EMPFNet(nn.Module):
-    """Base of the EM-PF models: checks, input encoding, the per-step contract (module docstring)."""
+class EMPFNet(SpikingClassifier):
+    """Base of the EM-PF models: the per-step contract (module docstring) on the core's classifier base.
 
-    zoo_family = "empf"
+    A subclass builds its layers after ``super().__init__(T=..., num_classes=..., in_chans=..., img_size=...)``
+    (and :meth:`set_options` for the flags of the official architectures), names its classifier in
+    ``head_name`` and implements :meth:`step_features` (one step up to the head's input). :meth:`neuron` reads
+    ``T``, ``use_lif``, ``mem_bn`` and ``mode``.
+    """
 
-    def __init__(self, who: str, T: int, num_classes: int, in_chans: int, img_size: int) -> None:
-        super().__init__()
-        self._who = who
-        self.T = check_time_steps(T, who)
-        self.num_classes = check_positive_int(num_classes, "num_classes", who)
-        self.in_chans = check_positive_int(in_chans, "in_chans", who)
-        self.img_size = check_positive_int(img_size, "img_size", who)
-
-    def check_dvs(self, use_dvs: bool) -> None:
+    def set_options(
+        self,
+        *,
+        use_ternary: bool,
+        use_dvs: bool,
+        use_eca: int,
+        mem_bn: bool,
+        parallel_mode: bool,
+        mode: str,
+        weight_mode: str,
+        use_lif: str,
+        width_mult: float,
+    ) -> None:
+        """Check and store the options the EM-PF architectures share (the official constructors' flags)."""
+        who = type(self).__name__
         if use_dvs and self.in_chans != 2:
             raise ConfigError(
-                f"{self._who}: use_dvs=True takes 2-channel event frames (ON/OFF polarity); pass in_chans=2, "
+                f"{who}: use_dvs=True takes 2-channel event frames (ON/OFF polarity); pass in_chans=2, "
                 f"got in_chans={self.in_chans}"
             )
+        self.use_ternary, self.use_dvs = bool(use_ternary), bool(use_dvs)
+        self.use_eca = check_choice(use_eca, "use_eca", who, (0, 1, 2))
+        self.mem_bn, self.parallel_mode = bool(mem_bn), bool(parallel_mode)
+        self.mode = check_choice(mode, "mode", who, MODES)
+        self.weight_mode = check_choice(weight_mode, "weight_mode", who, WEIGHT_MODES)
+        self.use_lif = check_choice(use_lif, "use_lif", who, USE_LIF)
+        self.width_mult = check_positive(width_mult, "width_mult", who)
 
-    def neuron(
-        self, channels: int, parallel: bool = False, mem_bn: bool | None = None, use_lif: str = "none"
-    ) -> BaseNeuron:
-        if use_lif != "none":
+    def neuron(self, channels: int, parallel: bool = False, mem_bn: bool | None = None) -> BaseNeuron:
+        """An EM-PF neuron for ``channels`` channels, or the LIF baseline when ``use_lif`` names one."""
+        if self.use_lif != "none":
             return EMPFLIFNeuron(
-                self.T, online_training="online" in use_lif, is_learnable="learnable" in use_lif
+                self.T, online_training="online" in self.use_lif, is_learnable="learnable" in self.use_lif
             )
         return EMPFNeuron(
             self.T, bool(self.mem_bn if mem_bn is None else mem_bn), channels, parallel, self.mode
         )
 
+    # -- one time step ---------------------------------------------------------------------------------------
+    def step_features(self, x_t: Tensor) -> Tensor:
+        """One time step ``[B, C, H, W]`` up to the head's input ``[B, num_features]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step_features(x_t)")
+
     def _step(self, x_t: Tensor) -> Tensor:
-        raise NotImplementedError
+        return run_step(self.head_module(), self.step_features(x_t))
 
     def _streaming(self) -> bool:
         return any(m.streaming for m in self.modules() if isinstance(m, BaseNeuron))
 
-    def encode(self, x: Tensor) -> Tensor:
+    def _over_steps(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``fn`` on every step of the encoded input, stacked; from reset state unless already streaming."""
+        seq = self.encode(x)
+        if self._streaming():
+            return torch.stack([fn(x_t) for x_t in seq.unbind(0)])
+        with streaming(self):
+            return torch.stack([fn(x_t) for x_t in seq.unbind(0)])
+
+    # -- the zoo contract -------------------------------------------------------------------------------------
+    def encode(self, x: Tensor, T: int | None = None) -> Tensor:
         """``[B, C, H, W]`` -> repeated ``[T, B, C, H, W]``; a ``[T', B, C, H, W]`` sequence (``T' <= T``) as is."""
-        seq = encode_image_input(x, self.T, self.in_chans, self._who)
+        seq = super().encode(x, T)
         if seq.shape[0] > self.T:
             raise InputError(
-                f"{self._who}: the neurons have per-step parameters for T={self.T} steps, got a sequence of "
-                f"{seq.shape[0]} frames; build the model with T={seq.shape[0]}"
+                f"{type(self).__name__}: the neurons have per-step parameters for T={self.T} steps, got a "
+                f"sequence of {seq.shape[0]} frames; build the model with T={seq.shape[0]}"
             )
         return seq
 
     def forward_step(self, x_t: Tensor) -> Tensor:
         """One time step ``[B, C, H, W] -> [B, num_classes]``; call inside ``zoo.streaming(model)``."""
+        who = type(self).__name__
         if not self._streaming():
             raise InputError(
-                f"{self._who}.forward_step runs one step of a sequence and needs the neuron state of the previous "
+                f"{who}.forward_step runs one step of a sequence and needs the neuron state of the previous "
                 "steps: call it inside `with zoo.streaming(model):` (or use forward on the whole sequence)"
             )
         if not isinstance(x_t, Tensor) or x_t.dim() != 4:
             raise InputError(
-                f"{self._who}.forward_step: expected one step [B, C, H, W], got {getattr(x_t, 'shape', x_t)}"
+                f"{who}.forward_step: expected one step [B, C, H, W], got {getattr(x_t, 'shape', x_t)}"
             )
-        return self._step(encode_image_input(x_t, 1, self.in_chans, self._who)[0])
+        return self._step(self.encode(x_t, 1)[0])
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[T, B, num_classes]``."""
-        seq = self.encode(x)
-        if self._streaming():
-            return torch.stack([self._step(x_t) for x_t in seq.unbind(0)])
-        with streaming(self):
-            return torch.stack([self._step(x_t) for x_t in seq.unbind(0)])
+        return self._over_steps(self._step, x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``[B, num_classes]``: the mean over time of :meth:`forward_steps`."""
-        return self.forward_steps(x).mean(0)
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The head's per-step input ``[T, B, num_features]``; ``forward_head`` runs the head on it."""
+        return self._over_steps(self.step_features, x)
 
     def init_weights(self, bn_and_linear: bool = False) -> None:
         """Official init: kaiming-normal (fan-out) for full-precision ``nn.Conv2d`` (quantised convs keep their

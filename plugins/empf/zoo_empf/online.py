@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.sdk import TrainingRule, streaming
+from zoo_core.sdk import ConfigError, TrainingRule, streaming
 
 __all__ = ["EMPFOnline", "SavedTensorMeter", "measure_saved", "online_gradients", "training_step_memory"]
 
@@ -53,7 +53,7 @@ class EMPFOnline(TrainingRule):
     def __init__(self, opt_backprop: bool = False, label_smoothing: float = 0.0, seed: int = 0) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"empf_online: label_smoothing must be in [0, 1), got {label_smoothing!r}")
+            raise ConfigError(f"empf_online: label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.opt_backprop = bool(opt_backprop)
         self.label_smoothing = float(label_smoothing)
         self.seed = int(seed)
@@ -61,7 +61,7 @@ class EMPFOnline(TrainingRule):
 
     def prepare(self, model: nn.Module) -> nn.Module:
         if not callable(getattr(_unwrap(model), "forward_step", None)):
-            raise TypeError(
+            raise ConfigError(
                 f"empf_online needs a model with forward_step(x_t) (the EM-PF models); {type(model).__name__} has none"
             )
         return model
