@@ -25,10 +25,10 @@ from .hub import (
     load_state_dict_checked,
     read_folder,
     resolve_source,
+    save_pretrained,
     unwrap_state_dict,
     upload_folder,
 )
-from .hub import save_pretrained as _save_folder
 from .info import (
     DatasetInfo,
     EntryInfo,
@@ -300,19 +300,6 @@ def unregister(kind: str, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- weights
-def save_pretrained(
-    model: nn.Module,
-    folder: str | os.PathLike[str],
-    *,
-    tag: str | None = None,
-    card: str | bool = True,
-    extra_config: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``config.json``, ``model.safetensors`` and a ``README.md`` card into ``folder`` (atomically, file by
-    file); see :func:`zoo_core.hub.save_pretrained`."""
-    return _save_folder(model, folder, tag=tag, card=card, extra_config=extra_config)
-
-
 def load_pretrained(
     model_or_name: nn.Module | str | None,
     source: str | os.PathLike[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .data import cifar10_dvs, digits, digits_70_30, moving_digits
+from .data import MovingDigits, cifar10_dvs, digits, digits_70_30
 from .info import Paper, WeightInfo
 from .kernels import lif_compiled, lif_triton
 from .kernels.lif import lif_multistep_reference
@@ -223,7 +223,7 @@ def register_datasets(register: Any) -> None:
 
     register(
         "moving_digits",
-        moving_digits,
+        MovingDigits,
         defaults={
             "split": "train",
             "num_samples": None,

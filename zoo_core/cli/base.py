@@ -215,3 +215,31 @@ def as_json(obj: Any) -> str:
 
 def dump_info(info: Any) -> Any:
     return info.model_dump(mode="json", fallback=repr)
+
+
+# ------------------------------------------------------------------------------------------------ weights
+def add_dtype_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--dtype float32|float64|card`` (default ``card``: the precision the weights' card was measured in)."""
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64", "card"),
+        default="card",
+        help=f"{what} precision (default: the one the weights' card records, else float32)",
+    )
+
+
+def weights_card(folder: str | None, weights: Any) -> dict[str, Any]:
+    """The ``config.json`` of the weights a command runs: a ``--weights`` folder, else a registry weight set
+    (a :class:`~zoo_core.info.WeightInfo`), else ``{}`` (fresh weights)."""
+    from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
+
+    if folder:
+        return read_config(folder)
+    if weights is not None:
+        return read_config(resolve_source(weights.source, weights.revision))
+    return {}
+
+
+def precision(choice: str, card: dict[str, Any]) -> str | None:
+    """The dtype a ``--dtype`` choice means for weights with this card (``None``: the model's own)."""
+    return (card.get("evaluation") or {}).get("dtype") if choice == "card" else choice

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import EXIT_OK, CLIError, Command, command
+from .base import EXIT_OK, CLIError, Command, add_dtype_argument, command, precision, weights_card
 
 DEFAULT_EVAL = "spiking_cnn.digits_t4"
 
@@ -59,12 +59,7 @@ class EvalCommand(Command):
             help="classifiers: how the profile tells spikes from analog values: binary (only 0/1 inputs are "
             "spikes) or events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
         )
-        parser.add_argument(
-            "--dtype",
-            choices=("float32", "float64", "card"),
-            default="card",
-            help="evaluation precision (default: the one the weights' card records, else float32)",
-        )
+        add_dtype_argument(parser, "evaluation")
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -75,7 +70,6 @@ class EvalCommand(Command):
             model_info,
             split_tag,
         )
-        from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
 
         if args.batch_size < 1:
             raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -84,11 +78,9 @@ class EvalCommand(Command):
         base, tag = split_tag(name)
         info = model_info(base)
         task = get_task(info.task)
-        card: dict[str, Any] = {}
-        weights = None
+        weights = info.weights.get(tag) if pretrained and tag else None
         if args.weights:
             model = load_pretrained(None, args.weights)
-            card = read_config(args.weights)
         else:
             if tag and not pretrained:
                 print(
@@ -96,10 +88,8 @@ class EvalCommand(Command):
                     file=sys.stderr,
                 )
             model = create_model(name, pretrained=pretrained)
-            if pretrained and tag in info.weights:
-                weights = info.weights[tag]
-                card = read_config(resolve_source(weights.source, weights.revision))
-        dtype = (card.get("evaluation") or {}).get("dtype") if args.dtype == "card" else args.dtype
+        card = weights_card(args.weights, weights)
+        dtype = precision(args.dtype, card)
         dataset, data = task.eval_data(
             model, dataset=args.dataset, split=args.split, weights=weights, weights_config=card
         )

@@ -12,7 +12,7 @@ import math
 import sys
 from fractions import Fraction
 
-from .base import EXIT_OK, CLIError, Command, command
+from .base import EXIT_OK, CLIError, Command, add_dtype_argument, command, precision, weights_card
 
 
 def parse_budget(text: str) -> float:
@@ -86,12 +86,7 @@ class RobustEvalCommand(Command):
         parser.add_argument("--limit", type=int, default=None, help="evaluate the first N samples only")
         parser.add_argument("--batch-size", type=int, default=256)
         parser.add_argument("--seed", type=int, default=0, help="seed of PGD's random start (default 0)")
-        parser.add_argument(
-            "--dtype",
-            choices=("float32", "float64", "card"),
-            default="card",
-            help="attack precision (default: the one the weights' card records, else float32)",
-        )
+        add_dtype_argument(parser, "attack")
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -105,7 +100,6 @@ class RobustEvalCommand(Command):
             model_info,
             split_tag,
         )
-        from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
 
         base, tag = split_tag(args.name)
         info = model_info(base)
@@ -120,12 +114,7 @@ class RobustEvalCommand(Command):
                 )
             model = create_model(args.name, pretrained=tag is not None)
         weights = info.weights.get(tag) if tag else None
-        card: dict = {}
-        if args.weights:
-            card = read_config(args.weights)
-        elif weights is not None:
-            card = read_config(resolve_source(weights.source, weights.revision))
-        dtype = (card.get("evaluation") or {}).get("dtype") if args.dtype == "card" else args.dtype
+        dtype = precision(args.dtype, weights_card(args.weights, weights))
         dataset, data = task.eval_data(model, dataset=args.dataset, split=args.split, weights=weights)
         if args.limit is not None:
             data = Subset(data, range(min(args.limit, len(data))))  # type: ignore[arg-type]

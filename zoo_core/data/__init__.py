@@ -4,7 +4,7 @@ folder, and image folders; ``load_dataset`` resolves a registered name or a fold
 from .digits import digits, digits_70_30
 from .dvs import CIFAR10_DVS_CLASSES, EventFrameFolder, cifar10_dvs, collate_time_first, events_to_frames
 from .folders import image_folder, load_dataset
-from .moving_digits import MovingDigits, moving_digits
+from .moving_digits import MovingDigits
 
 __all__ = [
     "CIFAR10_DVS_CLASSES",
@@ -17,5 +17,4 @@ __all__ = [
     "events_to_frames",
     "image_folder",
     "load_dataset",
-    "moving_digits",
 ]

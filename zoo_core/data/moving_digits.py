@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError
 
-__all__ = ["MovingDigits", "digit_images", "moving_digits", "random_trajectory", "render_sequence"]
+__all__ = ["MovingDigits", "digit_images", "random_trajectory", "render_sequence"]
 
 _SPLITS = {"train": 0, "test": 1}
 
@@ -101,9 +101,20 @@ def render_sequence(
 
 
 class MovingDigits(Dataset):
-    """Moving-digits sequences as ``(input [T_in, 1, S, S], target [T_out, 1, S, S])`` float32 in [0, 1].
+    """Moving-digits sequences as ``(input [T_in, 1, S, S], target [T_out, 1, S, S])`` float32 in [0, 1]
+    (registered as the data set ``moving_digits``; see the module docstring). ``config`` holds the arguments
+    (recorded in weight cards).
 
-    See :func:`moving_digits` for the arguments; ``config`` holds them (recorded in weight cards).
+    Args:
+        split: ``train`` (digit images ``[:train_digits]``, 10,000 sequences by default) or ``test`` (the other
+            images, 256 sequences by default).
+        num_samples: sequences in the split.
+        canvas, digit_scale: canvas side ``S`` and up-sampling of the 8x8 digits (32 and 2: 16-px digits;
+            Moving-MNIST-like 64 and 3: 24-px digits).
+        num_digits, step_length: digits per sequence and move per frame in normalised units (official 2, 0.1).
+        pre_seq_length, aft_seq_length: input and target frames.
+        seed: random seed of the split (with the sample index it fixes every sample).
+        train_digits: images reserved for training (the rest of the 1,797 are test digits).
     """
 
     def __init__(
@@ -178,42 +189,3 @@ class MovingDigits(Dataset):
         seq = torch.from_numpy(self.sequence(int(index))).unsqueeze(1)
         pre = self.config["pre_seq_length"]
         return seq[:pre], seq[pre:]
-
-
-def moving_digits(
-    split: Literal["train", "test"] = "train",
-    num_samples: int | None = None,
-    canvas: int = 32,
-    digit_scale: int = 2,
-    num_digits: int = 2,
-    pre_seq_length: int = 5,
-    aft_seq_length: int = 5,
-    step_length: float = 0.1,
-    seed: int = 0,
-    train_digits: int = 1500,
-) -> MovingDigits:
-    """The registered data set ``moving_digits``: a :class:`MovingDigits` (see the module docstring).
-
-    Args:
-        split: ``train`` (digit images ``[:train_digits]``, 10,000 sequences by default) or ``test`` (the other
-            images, 256 sequences by default).
-        num_samples: sequences in the split.
-        canvas, digit_scale: canvas side ``S`` and up-sampling of the 8x8 digits (32 and 2: 16-px digits;
-            Moving-MNIST-like 64 and 3: 24-px digits).
-        num_digits, step_length: digits per sequence and move per frame in normalised units (official 2, 0.1).
-        pre_seq_length, aft_seq_length: input and target frames.
-        seed: random seed of the split (with the sample index it fixes every sample).
-        train_digits: images reserved for training (the rest of the 1,797 are test digits).
-    """
-    return MovingDigits(
-        split,
-        num_samples,
-        canvas,
-        digit_scale,
-        num_digits,
-        pre_seq_length,
-        aft_seq_length,
-        step_length,
-        seed,
-        train_digits,
-    )
