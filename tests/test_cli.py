@@ -145,7 +145,7 @@ def model_with_weights():
         weights={
             "digits_t4": {
                 "tag": "digits_t4",
-                "source": "model_cards/x",
+                "source": "package://zoo_core/weights/x",
                 "dataset": "digits",
                 "metrics": {"top1": 0.9},
             },
@@ -198,7 +198,7 @@ def test_info_model_weights(capsys: pytest.CaptureFixture[str], model_with_weigh
     rc, out, _ = run(capsys, "info", "fx_cli_net")
     assert rc == 0
     assert fields(out)["plugin"] == "fx_cli_tests (registered in-process)"
-    assert "fx_cli_net.digits_t4  dataset=digits  top1=0.9  source=model_cards/x" in out
+    assert "fx_cli_net.digits_t4  dataset=digits  top1=0.9  source=package://zoo_core/weights/x" in out
     assert "fx_cli_net.cifar10_t2  source=hf://org/x@abc123" in out
     assert run(capsys, "info", "fx_cli_net.digits_t4")[0] == 0
     rc, out, err = run(capsys, "info", "fx_cli_net.imagenet_t4")

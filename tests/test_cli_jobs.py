@@ -11,7 +11,7 @@ from zoo_core.cli import main
 from zoo_core.hub import parse_card, sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "model_cards" / "spiking_cnn.digits_t4"
+DEMO = ROOT / "zoo_core" / "weights" / "spiking_cnn.digits_t4"
 
 
 def _run(capsys, *argv):

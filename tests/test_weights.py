@@ -251,19 +251,23 @@ def test_identical_weights_give_identical_bytes(tmp_path):
     assert len(digests) == 1
 
 
-def test_registry_source_found_through_zoo_model_cards(tmp_path, monkeypatch) -> None:
-    """An install that is not a checkout finds model_cards/<id> sources in $ZOO_MODEL_CARDS."""
-    from zoo_core.hub import resolve_source
+def test_package_sources_resolve_wherever_the_package_is(tmp_path, monkeypatch) -> None:
+    """Demo weights ship inside their package: found from any working directory; a bad package source says so."""
+    from zoo_core.hub import is_source, package_source, resolve_source
 
-    repo_cards = Path(zoo.__file__).resolve().parent.parent / "model_cards"
-    shutil.copytree(repo_cards / "spiking_cnn.digits_t4", tmp_path / "copied.digits_t4")
-    with pytest.raises(
-        WeightsError, match=r"model_cards/copied\.digits_t4: weight folder not found.*ZOO_MODEL_CARDS"
+    src = zoo.model_info("spiking_cnn").weights["digits_t4"].source
+    assert src == package_source("zoo_core", "weights/spiking_cnn.digits_t4") and is_source(src)
+    monkeypatch.chdir(tmp_path)  # nothing relative to the checkout
+    folder = resolve_source(src)
+    assert folder == Path(zoo.__file__).resolve().parent / "weights" / "spiking_cnn.digits_t4"
+    model = zoo.create_model("spiking_cnn.digits_t4", pretrained=True)
+    assert model.zoo_weights["source"] == str(folder)
+    for bad, why in (
+        ("package://no_such_package_xyz/weights/a", "is not installed"),
+        ("package://zoo_core/weights/nothing.here", "no such folder in the installed package"),
+        ("package://zoo_core/../etc", "a package source is"),
+        ("model_cards/spiking_cnn.digits_t4", "weight folder not found"),
     ):
-        resolve_source("model_cards/copied.digits_t4")
-    monkeypatch.setenv("ZOO_MODEL_CARDS", str(tmp_path))
-    assert resolve_source("model_cards/copied.digits_t4") == tmp_path / "copied.digits_t4"
-    model = zoo.load_pretrained("spiking_cnn", "model_cards/copied.digits_t4")
-    ref = zoo.create_model("spiking_cnn.digits_t4", pretrained=True)
-    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
-        assert torch.equal(a, b), k
+        with pytest.raises(WeightsError, match=why):
+            resolve_source(bad)
+    assert not is_source("digits_t4") and is_source(str(tmp_path)) and is_source("hf://a/b")

@@ -1,6 +1,6 @@
 """Train a registered model the way its task does and write a weight folder (the same as ``zoo train``).
 
-python tools/train.py spiking_cnn --dataset digits --epochs 40 --out model_cards/spiking_cnn.digits_t4
+python tools/train.py spiking_cnn --dataset digits --epochs 40 --out zoo_core/weights/spiking_cnn.digits_t4
 torchrun --standalone --nproc_per_node=2 tools/train.py spiking_cnn --epochs 5
 
 The command line is recorded in the folder's card as ``python tools/train.py ...``.

@@ -77,10 +77,10 @@ SPIKING_CNN_DEFAULTS = {
     "neuron": "lif",
     "neuron_kwargs": {},
 }
-#: demo weights, trained by the command in their card (tools/train.py); the folder ships in model_cards/
+#: demo weights, trained by the command in their card (tools/train.py); the folder ships inside zoo-core (zoo_core/weights/)
 SPIKING_CNN_DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/spiking_cnn.digits_t4",
+    source="package://zoo_core/weights/spiking_cnn.digits_t4",
     sha256={"model.safetensors": "4f63c6711ac184ae3f88e04dbb45a01778d5a3dcf545b4a56e9599556c1ea1d2"},
     dataset="digits",
     metrics={"accuracy": 0.9916666666666667},

@@ -25,7 +25,7 @@ class EvalCommand(Command):
     throughput. Video predictors (task video-prediction): MSE, MAE, SSIM and PSNR next to the copy-last-frame
     baseline. A plugin's task reports its own metrics (zoo info TASK lists them).
 
-    With no NAME it evaluates the demo weights spiking_cnn.digits_t4 (shipped in model_cards/, no network).
+    With no NAME it evaluates the demo weights spiking_cnn.digits_t4 (shipped inside zoo-core, no network).
     Published weights are evaluated in the precision their card records (float64 for the demo cards, so the
     card's numbers are reproduced on any CPU); --dtype overrides it. Energy follows E = 4.6 pJ x MACs +
     0.9 pJ x SOPs (45 nm); SOPs count the exact fan-out of every spike.

@@ -7,7 +7,6 @@ from .cards import BASE_TAGS, LIBRARY_NAME, paper_bibtex, parse_card, render_car
 from .download import WEIGHT_FILES, check_folder, check_repo_id, download, upload_folder
 from .folders import (
     CARD_NAME,
-    CHECKOUT_ROOT,
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,
@@ -23,15 +22,15 @@ from .folders import (
     sha256_file,
 )
 from .official import load_official, unwrap_state_dict
-from .sources import resolve_source
+from .sources import PACKAGE_SCHEME, is_source, package_source, resolve_source
 
 __all__ = [
     "BASE_TAGS",
     "CARD_NAME",
-    "CHECKOUT_ROOT",
     "CONFIG_NAME",
     "FORMAT_VERSION",
     "LIBRARY_NAME",
+    "PACKAGE_SCHEME",
     "WEIGHTS_NAME",
     "WEIGHT_FILES",
     "WeightFolder",
@@ -39,9 +38,11 @@ __all__ = [
     "check_repo_id",
     "check_state_dict",
     "download",
+    "is_source",
     "load_official",
     "load_state_dict_checked",
     "model_config_dict",
+    "package_source",
     "paper_bibtex",
     "parameter_counts",
     "parse_card",

@@ -28,8 +28,6 @@ from ..plugins import create, entry
 from ..version import __version__
 from .cards import render_card
 
-#: the checkout a source install runs from (registry sources like ``model_cards/<id>`` are relative to it)
-CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"

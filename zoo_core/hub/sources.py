@@ -1,15 +1,60 @@
-"""Where weights come from: a local folder, a registry source relative to the checkout, or the Hugging Face Hub."""
+"""Where weights come from: a package resource, a local folder, or the Hugging Face Hub.
+
+A *source* is one of
+
+* ``package://<import package>/<path>``: a weight folder shipped inside an installed package (package data), the
+  way the small demo weights travel with the plugin that owns them: found wherever the package is installed,
+  whatever the current directory;
+* ``hf://owner/repo[@revision]``: a Hub repository, downloaded into the Hub cache (:mod:`.download`);
+* a local folder path.
+
+:func:`resolve_source` turns any of them into a local folder; :func:`is_source` tells a source from other
+strings (a weight tag, a typo).
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 import os
+import re
 from pathlib import Path
 
 from ..errors import WeightsError
 from .download import download
-from .folders import CHECKOUT_ROOT
 
-__all__ = ["resolve_source"]
+__all__ = ["PACKAGE_SCHEME", "is_source", "package_source", "resolve_source"]
+
+PACKAGE_SCHEME = "package://"
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def package_source(package: str, path: str) -> str:
+    """The source string of the folder ``path`` inside the installed package ``package``."""
+    return f"{PACKAGE_SCHEME}{package}/{path}"
+
+
+def is_source(text: str | os.PathLike[str]) -> bool:
+    """Whether ``text`` names a source: ``hf://...``, ``package://...`` or an existing folder."""
+    s = str(text)
+    return s.startswith(("hf://", PACKAGE_SCHEME)) or Path(s).is_dir()
+
+
+def _package_folder(source: str) -> Path:
+    package, _, rel = source[len(PACKAGE_SCHEME) :].partition("/")
+    parts = [p for p in rel.split("/") if p]
+    if not _PACKAGE.fullmatch(package) or not parts or any(p in (".", "..") for p in parts):
+        raise WeightsError(f"{source}: a package source is 'package://<import package>/<folder inside it>'")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError as exc:
+        raise WeightsError(f"{source}: the package {package!r} is not installed ({exc})") from None
+    folder = Path(str(root.joinpath(*parts)))
+    if not folder.is_dir():
+        raise WeightsError(
+            f"{source}: no such folder in the installed package {package!r} (looked at {folder}); the "
+            "package was built without its weights, or the registry names the wrong path"
+        )
+    return folder
 
 
 def resolve_source(source: str | os.PathLike[str], revision: str | None = None) -> Path:
@@ -18,20 +63,12 @@ def resolve_source(source: str | os.PathLike[str], revision: str | None = None) 
     if s.startswith("hf://"):
         repo, _, rev = s[5:].partition("@")
         return download(repo, revision=rev or revision)
+    if s.startswith(PACKAGE_SCHEME):
+        return _package_folder(s)
     path = Path(s)
-    if path.is_absolute() or path.exists():
+    if path.is_dir():
         return path
-    # registry sources are relative to the repository root (model_cards/<id>); an install that is not a
-    # checkout finds them through $ZOO_MODEL_CARDS (a copy of the model_cards/ folder)
-    candidates = [CHECKOUT_ROOT / path]
-    cards = os.environ.get("ZOO_MODEL_CARDS")
-    if cards and path.parts[0] == "model_cards":
-        candidates.append(Path(cards).joinpath(*path.parts[1:]))
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
     raise WeightsError(
-        f"{s}: weight folder not found (looked in {', '.join(str(c) for c in candidates)}). Demo weights ship in "
-        "the model_cards/ folder of a zoo-core checkout; with another install, point ZOO_MODEL_CARDS at "
-        "such a folder, or load a Hub copy with zoo.load_pretrained(model, 'hf://owner/repo')"
+        f"{s}: weight folder not found; a source is a folder, 'package://<package>/<folder>' or "
+        "'hf://owner/repo[@revision]'"
     )

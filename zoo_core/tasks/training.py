@@ -1,6 +1,6 @@
 """Training: ``train(cfg)`` hands a :class:`TrainConfig` to the model's task; the loop tasks share lives here.
 
-    zoo train spiking_cnn --dataset digits --epochs 30 --out model_cards/spiking_cnn.digits_t4
+    zoo train spiking_cnn --dataset digits --epochs 30 --out zoo_core/weights/spiking_cnn.digits_t4
     torchrun --standalone --nproc_per_node=2 -m zoo_core.cli train spiking_cnn --dataset digits --epochs 5
 
 :func:`fit` is the supervised loop: seeded shuffling, an optimiser (AdamW, or SGD with momentum), a cosine

@@ -1,6 +1,6 @@
 """Demo weights: train the small DPCNN on scikit-learn digits and write its card.
 
-    python plugins/dpcnn/scripts/make_digits_card.py --out model_cards/dpcnn_digits.digits_t4
+    python plugins/dpcnn/scripts/make_digits_card.py --out plugins/dpcnn/zoo_dpcnn/weights/dpcnn_digits.digits_t4
     python plugins/dpcnn/scripts/make_digits_card.py --remeasure   # re-measure the published weights' card
 
 1. trains ``dpcnn_digits`` (16C3-AP2-32C3-AP2-FC10, PCNN neurons with inter-channel coupling, RFTD-BN, T=4)
@@ -112,7 +112,7 @@ def remeasure(out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="model_cards/dpcnn_digits.digits_t4")
+    p.add_argument("--out", default="plugins/dpcnn/zoo_dpcnn/weights/dpcnn_digits.digits_t4")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)

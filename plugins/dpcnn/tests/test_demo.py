@@ -1,14 +1,14 @@
-"""The demo weights (model_cards/dpcnn_digits.digits_t4): they load, verify and reproduce the card (measured in
+"""The demo weights (plugins/dpcnn/zoo_dpcnn/weights/dpcnn_digits.digits_t4): they load, verify and reproduce the card (measured in
 float64, so on any CPU)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import zoo_core as zoo
 from zoo_core.cli import main
+from zoo_core.sdk import resolve_source
 
 from zoo_dpcnn.neuron import PCNN
 
@@ -17,7 +17,7 @@ NAME = "dpcnn_digits.digits_t4"
 
 def _card() -> dict:
     info = zoo.model_info("dpcnn_digits").weights["digits_t4"]
-    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    root = resolve_source(info.source)
     return json.loads((root / "config.json").read_text())
 
 

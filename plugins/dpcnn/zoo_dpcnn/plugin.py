@@ -36,7 +36,7 @@ PAPER = Paper(
 #: intra coupling, no coupling, LIF neurons, and LIF neurons with twice the channels (comparisons beside the model)
 DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/dpcnn_digits.digits_t4",
+    source="package://zoo_dpcnn/weights/dpcnn_digits.digits_t4",
     sha256={"model.safetensors": "726c3297a9492509c0e7f8d69234d5069ca57c53115e5cdd78a52e00dd845b3d"},
     dataset="digits",
     metrics={

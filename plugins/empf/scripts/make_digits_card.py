@@ -1,6 +1,6 @@
 """Demo weights: train ``empf_digits`` online (EM-PF rule) on 8x8 digits and write its card.
 
-    python plugins/empf/scripts/make_digits_card.py --out model_cards/empf_digits.digits_t4
+    python plugins/empf/scripts/make_digits_card.py --out plugins/empf/zoo_empf/weights/empf_digits.digits_t4
     python plugins/empf/scripts/make_digits_card.py --remeasure   # re-measure the published weights' card
 
 Recipe: scikit-learn digits (the core's ``digits_70_30``: stratified 70/30 train/test split, seed 0; the model
@@ -88,7 +88,7 @@ def remeasure(out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="model_cards/empf_digits.digits_t4")
+    p.add_argument("--out", default="plugins/empf/zoo_empf/weights/empf_digits.digits_t4")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--weight-decay", type=float, default=5e-4)

@@ -1,15 +1,15 @@
-"""The demo weights (model_cards/empf_digits.digits_t4): they load, verify and reproduce the card (measured in
+"""The demo weights (plugins/empf/zoo_empf/weights/empf_digits.digits_t4): they load, verify and reproduce the card (measured in
 float64, so on any CPU)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import zoo_core as zoo
 from zoo_core.cli import main
+from zoo_core.sdk import resolve_source
 
 from zoo_empf import BinaryConv, deploy, param_memory
 
@@ -18,7 +18,7 @@ NAME = "empf_digits.digits_t4"
 
 def _card() -> dict:
     info = zoo.model_info("empf_digits").weights["digits_t4"]
-    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    root = resolve_source(info.source)
     return json.loads((root / "config.json").read_text())
 
 

@@ -3,8 +3,8 @@
 The weights are trained by the core's trainer (``bptt`` rule, the command recorded in the folder)::
 
     python tools/train.py lmht_cnn_digits --dataset digits --epochs 20 --lr 5e-3 --weight-decay 5e-4 \\
-        --seed 0 --tag digits_t2 --out model_cards/lmht_cnn_digits.digits_t2
-    python plugins/lmht/scripts/make_digits_card.py model_cards/lmht_cnn_digits.digits_t2
+        --seed 0 --tag digits_t2 --out plugins/lmht/zoo_lmht/weights/lmht_cnn_digits.digits_t2
+    python plugins/lmht/scripts/make_digits_card.py plugins/lmht/zoo_lmht/weights/lmht_cnn_digits.digits_t2
 
 This script loads the folder's weights (``model.safetensors`` is rewritten with the same bytes), measures on
 the test split of the folder's data set, in float64 (:func:`zoo_core.sdk.write_demo_card`): the LM-HT model's
@@ -27,7 +27,7 @@ from zoo_core.sdk import cast_model, evaluate, read_config, write_demo_card
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folder", nargs="?", default="model_cards/lmht_cnn_digits.digits_t2")
+    p.add_argument("folder", nargs="?", default="plugins/lmht/zoo_lmht/weights/lmht_cnn_digits.digits_t2")
     args = p.parse_args(argv)
 
     from zoo_lmht.neurons import LMHTNeuron

@@ -1,10 +1,9 @@
-"""The demo weights (model_cards/lmht_cnn_digits.digits_t2): they load, verify, and reproduce the card (measured
+"""The demo weights (plugins/lmht/zoo_lmht/weights/lmht_cnn_digits.digits_t2): they load, verify, and reproduce the card (measured
 in float64, so on any CPU), including the accuracy of the reparameterised single-threshold model."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,14 +11,14 @@ from zoo_lmht.reparam import reparameterize
 
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.sdk import cast_model, evaluate
+from zoo_core.sdk import cast_model, evaluate, resolve_source
 
 NAME = "lmht_cnn_digits.digits_t2"
 
 
 def _card() -> dict:
     info = zoo.model_info("lmht_cnn_digits").weights["digits_t2"]
-    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    root = resolve_source(info.source)
     return json.loads((root / "config.json").read_text())
 
 

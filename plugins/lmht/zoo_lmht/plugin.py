@@ -28,7 +28,7 @@ PAPER = Paper(
 DIGITS_WEIGHTS = {
     "digits_t2": WeightInfo(
         tag="digits_t2",
-        source="model_cards/lmht_cnn_digits.digits_t2",
+        source="package://zoo_lmht/weights/lmht_cnn_digits.digits_t2",
         sha256={"model.safetensors": "e84d010b0835d3fcc2a4ed4185a21d7b55001172f3c0fe1460984087ff676c7d"},
         dataset="digits",
         metrics={"accuracy": 0.9944444444444445, "reparam_accuracy": 0.9944444444444445},

@@ -1,6 +1,6 @@
 """Demo weights: train the QCFS CNN on digits, convert it with parallel conversion, write the SNN's card.
 
-    python plugins/parallel_conversion/scripts/make_digits_card.py --out model_cards/qcfs_cnn_digits_parallel.digits_t4
+    python plugins/parallel_conversion/scripts/make_digits_card.py --out plugins/parallel_conversion/zoo_parallel_conversion/weights/qcfs_cnn_digits_parallel.digits_t4
 
 1. trains ``qcfs_cnn_digits`` (the QCFS ANN, n = T = 4 levels) with zoo-core's training loop (the same as
    ``python tools/train.py qcfs_cnn_digits ...``: AdamW, cosine schedule, cross-entropy, learning rule ``bptt``,
@@ -72,7 +72,10 @@ def compare(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="model_cards/qcfs_cnn_digits_parallel.digits_t4")
+    p.add_argument(
+        "--out",
+        default="plugins/parallel_conversion/zoo_parallel_conversion/weights/qcfs_cnn_digits_parallel.digits_t4",
+    )
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)

@@ -1,4 +1,4 @@
-"""The demo weights (model_cards/qcfs_cnn_digits_parallel.digits_t4): they load, verify, and reproduce the card
+"""The demo weights (plugins/parallel_conversion/zoo_parallel_conversion/weights/qcfs_cnn_digits_parallel.digits_t4): they load, verify, and reproduce the card
 (measured in float64, so on any CPU)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.sdk import evaluate
+from zoo_core.sdk import evaluate, resolve_source
 
 from zoo_parallel_conversion.neurons import ParallelIF
 
@@ -21,7 +21,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_digits_card.
 
 def _card() -> dict:
     info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
-    root = Path(zoo.__file__).resolve().parent.parent / info.source
+    root = resolve_source(info.source)
     return json.loads((root / "config.json").read_text())
 
 

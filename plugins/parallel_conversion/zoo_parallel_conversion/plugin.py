@@ -34,7 +34,7 @@ PAPER = Paper(
 #: float64; written by plugins/parallel_conversion/scripts/make_digits_card.py
 DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/qcfs_cnn_digits_parallel.digits_t4",
+    source="package://zoo_parallel_conversion/weights/qcfs_cnn_digits_parallel.digits_t4",
     sha256={"model.safetensors": "ea4edcb4dee11da5d1b5da1ec021981f01cf885ce282491ce2ed4e497553ddd4"},
     dataset="digits",
     metrics={

@@ -1,6 +1,6 @@
 """Demo weights: the digits MLP SNN trained without (lambda = 0) and with SR (lambda = 0.01), and their cards.
 
-    python plugins/sparse_grad/scripts/make_digits_cards.py            # writes both cards under model_cards/
+    python plugins/sparse_grad/scripts/make_digits_cards.py            # writes both cards into zoo_sparse_grad/weights/
     python plugins/sparse_grad/scripts/make_digits_cards.py --remeasure  # measure the published weights again
 
 Recipe (the official ``train_reg`` loop on a small problem): scikit-learn digits scaled to [0, 1], stratified
@@ -88,7 +88,7 @@ def robust_metrics(model: torch.nn.Module, seed: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default="model_cards")
+    p.add_argument("--out-dir", default="plugins/sparse_grad/zoo_sparse_grad/weights")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--weight-decay", type=float, default=5e-4)

@@ -4,14 +4,13 @@ undefended model."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import zoo_core as zoo
 from torch.utils.data import DataLoader, TensorDataset
 from zoo_core.cli import main
-from zoo_core.sdk import cast_model, robust_accuracy
+from zoo_core.sdk import cast_model, resolve_source, robust_accuracy
 
 from zoo_sparse_grad.evaluation import val_ensemble
 
@@ -20,7 +19,7 @@ TAGS = ("digits_t4", "digits_t4_sr")
 
 def _card(tag: str) -> dict:
     info = zoo.model_info("sparse_grad_mlp_digits").weights[tag]
-    return json.loads((Path(zoo.__file__).resolve().parent.parent / info.source / "config.json").read_text())
+    return json.loads((resolve_source(info.source) / "config.json").read_text())
 
 
 def _model64(tag: str) -> torch.nn.Module:

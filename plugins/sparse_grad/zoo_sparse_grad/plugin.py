@@ -34,7 +34,7 @@ PAPER = Paper(
 #: plugins/sparse_grad/scripts/make_digits_cards.py
 DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/sparse_grad_mlp_digits.digits_t4",
+    source="package://zoo_sparse_grad/weights/sparse_grad_mlp_digits.digits_t4",
     sha256={"model.safetensors": "78e958c388a7257761956ce07b33eef2b93431794fd85822e09e52f07e82d8aa"},
     dataset="digits_70_30",
     metrics={
@@ -51,7 +51,7 @@ DIGITS_T4 = WeightInfo(
 )
 DIGITS_T4_SR = WeightInfo(
     tag="digits_t4_sr",
-    source="model_cards/sparse_grad_mlp_digits.digits_t4_sr",
+    source="package://zoo_sparse_grad/weights/sparse_grad_mlp_digits.digits_t4_sr",
     sha256={"model.safetensors": "5e1222020eb8b5bfccfb6603550a0afa248e2d025fb6ab8f9849e0e331cb0b07"},
     dataset="digits_70_30",
     metrics={

@@ -1,7 +1,7 @@
 """Measure the demo weights ``spikingresformer_digits.digits_t4`` and (re)write their card, keeping the weights.
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/train.py spikingresformer_digits --epochs 15 --lr 2e-3 \
-        --weight-decay 0.01 --batch-size 64 --seed 0 --out model_cards/spikingresformer_digits.digits_t4 \
+        --weight-decay 0.01 --batch-size 64 --seed 0 --out plugins/spikingresformer/zoo_spikingresformer/weights/spikingresformer_digits.digits_t4 \
         --tag digits_t4                                                      # trains (~7.5 min, 1 thread)
     OMP_NUM_THREADS=1 .venv/bin/python plugins/spikingresformer/scripts/measure_demo_card.py
 
@@ -60,7 +60,7 @@ def paper_numbers(
 
 
 def main() -> int:
-    folder = ROOT / "model_cards" / f"{NAME}.{TAG}"
+    folder = ROOT / "plugins" / "spikingresformer" / "zoo_spikingresformer" / "weights" / f"{NAME}.{TAG}"
     before = sha256_file(folder / "model.safetensors")
     training = read_config(folder)["training"]
     model = zoo.load_pretrained(NAME, folder)

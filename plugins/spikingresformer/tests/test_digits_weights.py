@@ -1,4 +1,4 @@
-"""The demo weights spikingresformer_digits.digits_t4 (model_cards/): checksum, configuration, card measured in
+"""The demo weights spikingresformer_digits.digits_t4 (shipped in zoo_spikingresformer/weights/): checksum, configuration, card measured in
 float64 and reproduced by ``zoo eval`` at rel 1e-9 on any CPU, the paper's SOP count."""
 
 from __future__ import annotations

@@ -153,12 +153,12 @@ VARIANTS: dict[str, Variant] = {
 OFFICIAL = tuple(n for n in VARIANTS if n != "spikingresformer_digits")
 
 #: demo weights, trained by the command in their card (tools/train.py) and measured by
-#: plugins/spikingresformer/scripts/measure_demo_card.py; the folder ships in model_cards/. The card's metrics
+#: plugins/spikingresformer/scripts/measure_demo_card.py; the folder ships in the package (zoo_spikingresformer/weights/). The card's metrics
 #: and profile are measured in float64 (its ``evaluation`` record), so they hold on any CPU; paper_sops /
 #: paper_energy_pj are the paper's SOP and energy convention per test image (zoo_spikingresformer.paper_energy)
 DIGITS_T4 = WeightInfo(
     tag="digits_t4",
-    source="model_cards/spikingresformer_digits.digits_t4",
+    source="package://zoo_spikingresformer/weights/spikingresformer_digits.digits_t4",
     sha256={"model.safetensors": "4657c62e5d0be1b785e71d39273f3883c9baa80278a123df93db7d8f2ec7e6f2"},
     dataset="digits",
     metrics={

@@ -27,7 +27,7 @@ def main() -> int:
     zoo = str(Path(sys.executable).with_name("zoo"))
     for cell in sys.argv[1:] or ["stc_lif", "stc_baseline_lif"]:
         name = f"spiking_predictor_{cell}_mdigits"
-        out = f"model_cards/{name}.{TAG}"
+        out = f"plugins/stc/zoo_stc/weights/{name}.{TAG}"
         cmd = [
             zoo, "train", name, "--dataset", "moving_digits",
             "--rule-kwargs", json.dumps(RULE_KWARGS, separators=(",", ":")),

@@ -2,16 +2,14 @@
 and the copy-last-frame baseline on any CPU."""
 
 import json
-from pathlib import Path
 
 import pytest
 import zoo_core as zoo
 from zoo_core.cli import main
-from zoo_core.sdk import sha256_file
+from zoo_core.sdk import resolve_source, sha256_file
 
 from zoo_stc.plugin import DEMO_TAG
 
-ROOT = Path(__file__).resolve().parents[3]
 DEMOS = ["spiking_predictor_stc_lif_mdigits", "spiking_predictor_stc_baseline_lif_mdigits"]
 #: the weights' sha256 (the files made by scripts/make_demo_cards.py; re-measuring a card must keep them)
 SHA256 = {
@@ -24,7 +22,7 @@ SHA256 = {
 def test_demo_folder_matches_the_registry(name):
     info = zoo.model_info(name)
     w = info.weights[DEMO_TAG]
-    folder = ROOT / w.source
+    folder = resolve_source(w.source)
     assert folder.name == f"{name}.{DEMO_TAG}"
     cfg = json.loads((folder / "config.json").read_text())
     assert sha256_file(folder / "model.safetensors") == w.sha256["model.safetensors"] == SHA256[name]

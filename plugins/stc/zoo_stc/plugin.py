@@ -58,7 +58,7 @@ COPY_LAST = {
 DEMO_WEIGHTS: dict[str, WeightInfo] = {
     model_name(cell, "mdigits"): WeightInfo(
         tag=DEMO_TAG,
-        source=f"model_cards/{model_name(cell, 'mdigits')}.{DEMO_TAG}",
+        source=f"package://zoo_stc/weights/{model_name(cell, 'mdigits')}.{DEMO_TAG}",
         sha256={"model.safetensors": sha},
         dataset="moving_digits",
         metrics=metrics,
