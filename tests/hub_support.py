@@ -288,3 +288,23 @@ class GitCommitHfApi:
             oid=oid,
             _endpoint=self.server.url,
         )
+
+
+def point_hub_at(monkeypatch, endpoint: str, cache: Path, offline: bool = False) -> None:
+    """Point huggingface_hub (already imported: it reads HF_ENDPOINT etc. at import time) at ``endpoint``, with
+    ``cache`` as its cache, for the duration of one test (``monkeypatch`` restores everything)."""
+    from huggingface_hub import HfApi, constants
+
+    for var, value in (("HF_ENDPOINT", endpoint), ("HF_HUB_CACHE", str(cache))):
+        monkeypatch.setenv(var, value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    if hasattr(constants, "AGENT_HARNESSES_PATH"):  # huggingface_hub caches a registry file under HF_HOME
+        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(cache.parent / "agent_harnesses.json"))
+    assert HfApi().endpoint == endpoint  # the patch took: no request can go anywhere but ``endpoint``
+    assert constants.is_offline_mode() is offline

@@ -20,8 +20,10 @@ from torch import nn
 from .errors import ConfigError, WeightsError
 from .hub import (
     CONFIG_NAME,
+    PACKAGE_SCHEME,
     WEIGHTS_NAME,
     check_folder,
+    is_source,
     load_state_dict_checked,
     read_folder,
     resolve_source,
@@ -44,6 +46,8 @@ from .plugins import create, entry, make_register, model_config, registration_ow
 from .tasks import Task, get_task
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: a model name with one of these prefixes is a weight source, not a registered name
+SOURCE_SCHEMES = ("hf://", PACKAGE_SCHEME)
 
 __all__ = [
     "create_dataset",
@@ -114,16 +118,42 @@ def model_info(name: str) -> ModelInfo:
     return entry("model", split_tag(name)[0]).info  # type: ignore[return-value]
 
 
-def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Module:
-    """Build a registered model.
+def create_model(name: str, pretrained: bool | str = False, **overrides: Any) -> nn.Module:
+    """Build a registered model, or the model a weight source holds.
 
     Args:
-        name: ``family_variant``, optionally with a weight tag: ``"spiking_cnn.digits_t4"``.
-        pretrained: load the weights of the tag (or of the model's only tag), checksum verified.
-        **overrides: constructor arguments (``T``, ``num_classes``, ``in_chans``, ...) over the paper defaults.
+        name: ``family_variant``, optionally with a weight tag (``"spiking_cnn.digits_t4"``); or a weight source
+            with a scheme (``"hf://owner/repo[@revision]"``, ``"package://<package>/<folder>"``): the model its
+            ``config.json`` names, built from its arguments and loaded with its weights.
+        pretrained: ``False``; ``True`` for the weights of the tag (or of the model's only tag), checksum
+            verified; a tag (``"digits_t4"``); or a source (a folder, ``hf://...``, ``package://...``) whose
+            weights to load, exactly that source (it must hold weights of this model).
+        **overrides: constructor arguments (``T``, ``num_classes``, ``in_chans``, ...) over the paper defaults
+            (or over the source's arguments).
     """
+    if isinstance(name, str) and name.startswith(SOURCE_SCHEMES):
+        if pretrained not in (False, True):
+            raise ConfigError(f"{name!r} is already a weight source; pass pretrained=True or leave it out")
+        return load_pretrained(None, name, **overrides)
     base, tag = split_tag(name)
     info = model_info(base)
+    if isinstance(pretrained, str):
+        if pretrained in info.weights and tag in (None, pretrained):
+            tag, pretrained = pretrained, True
+        elif is_source(pretrained):
+            if tag is not None:
+                raise ConfigError(
+                    f"{name!r} names the weight tag {tag!r} and pretrained names {pretrained!r}: pick one"
+                )
+            return load_pretrained(base, pretrained, **overrides)
+        else:
+            raise ConfigError(
+                f"pretrained={pretrained!r} is neither a weight tag of {base!r} "
+                f"({', '.join(info.weight_tags) or 'none published'}) nor a source (an existing folder, "
+                "'hf://owner/repo[@revision]' or 'package://<package>/<folder>')"
+            )
+    if pretrained is not True and pretrained is not False:
+        raise ConfigError(f"pretrained must be a bool, a weight tag or a source, got {pretrained!r}")
     if pretrained and tag is None:
         if len(info.weights) == 1:
             tag = next(iter(info.weights))

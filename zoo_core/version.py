@@ -1,3 +1,3 @@
 """The zoo-core version (one place; pyproject.toml, zoo --version and weight folders read it)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

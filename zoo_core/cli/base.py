@@ -240,6 +240,15 @@ def weights_card(folder: str | None, weights: Any) -> dict[str, Any]:
     return {}
 
 
+#: a NAME with one of these prefixes is a weight source (a Hub repo, a folder inside a package), not a model name
+SOURCE_PREFIXES = ("hf://", "package://")
+
+
+def is_source_name(name: str) -> bool:
+    """Whether a command's NAME argument is a weight source rather than a registered name."""
+    return name.startswith(SOURCE_PREFIXES)
+
+
 def precision(choice: str, card: dict[str, Any]) -> str | None:
     """The dtype a ``--dtype`` choice means for weights with this card (``None``: the model's own)."""
     return (card.get("evaluation") or {}).get("dtype") if choice == "card" else choice

@@ -16,6 +16,7 @@ from .base import (
     command,
     dump_info,
     fmt_value,
+    is_source_name,
     kind_label,
     note,
     pattern_arg,
@@ -82,6 +83,8 @@ class InfoCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
+        if is_source_name(args.name):
+            return _describe_source(args.name, args.json)
         kind, info, also = _lookup(args.name, args.kind)
         if also:
             note(
@@ -93,6 +96,30 @@ class InfoCommand(Command):
         else:
             print("\n".join(_describe(kind, info)))
         return EXIT_OK
+
+
+def _describe_source(source: str, as_json_: bool) -> int:
+    """``zoo info hf://owner/repo``: the weight folder's model (as ``zoo info MODEL``) and what its config records."""
+    from ..api import model_info  # lazy: zoo --help stays torch-free
+    from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
+
+    folder = resolve_source(source)
+    cfg = read_config(folder)
+    info = model_info(cfg["model"])
+    if as_json_:
+        print(as_json({"source": source, "folder": str(folder), "config": cfg, "model": dump_info(info)}))
+        return EXIT_OK
+    print(f"{source}: weights of {cfg['model']}" + (f" (tag {cfg['tag']})" if cfg.get("tag") else ""))
+    print(f"  folder      {folder}")
+    metrics = cfg.get("metrics") or {}
+    if metrics:
+        print(
+            "  metrics     "
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        )
+    print(f"  arguments   {fmt_value(cfg.get('args', {}))}")
+    print("\n".join(_describe("model", info)))
+    return EXIT_OK
 
 
 def _lookup(name: str, only: str | None) -> tuple[str, Any, list[str]]:

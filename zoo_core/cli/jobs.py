@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import EXIT_OK, CLIError, Command, add_dtype_argument, command, precision, weights_card
+from .base import (
+    EXIT_OK,
+    CLIError,
+    Command,
+    add_dtype_argument,
+    command,
+    is_source_name,
+    precision,
+    weights_card,
+)
 
 DEFAULT_EVAL = "spiking_cnn.digits_t4"
 
@@ -40,7 +49,8 @@ class EvalCommand(Command):
             nargs="?",
             default=DEFAULT_EVAL,
             metavar="NAME[.TAG]",
-            help=f"model, optionally with a weight tag (default: {DEFAULT_EVAL} with --pretrained)",
+            help=f"model, optionally with a weight tag, or a source hf://owner/repo[@rev] (default: {DEFAULT_EVAL} "
+            "with --pretrained)",
         )
         parser.add_argument("--pretrained", action="store_true", help="load the weight set of the tag")
         parser.add_argument("--weights", metavar="FOLDER", help="load a local weight folder instead")
@@ -70,25 +80,33 @@ class EvalCommand(Command):
             model_info,
             split_tag,
         )
+        from ..hub import resolve_source  # lazy: zoo --help stays torch-free
 
         if args.batch_size < 1:
             raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
         name = args.name
-        pretrained = args.pretrained or (name == DEFAULT_EVAL and args.weights is None)
-        base, tag = split_tag(name)
+        folder = args.weights
+        if is_source_name(name):  # a published repo: the model its config names, with its weights
+            if args.weights:
+                raise CLIError(f"{name} is already a weight source; drop --weights")
+            folder = str(resolve_source(name))
+        pretrained = args.pretrained or (name == DEFAULT_EVAL and folder is None)
+        base, tag = split_tag(name) if folder is None else (None, None)
+        weights = None
+        if folder is not None:
+            model = load_pretrained(None, folder)
+            base = model.zoo_name
         info = model_info(base)
         task = get_task(info.task)
-        weights = info.weights.get(tag) if pretrained and tag else None
-        if args.weights:
-            model = load_pretrained(None, args.weights)
-        else:
+        if folder is None:
+            weights = info.weights.get(tag) if pretrained and tag else None
             if tag and not pretrained:
                 print(
                     f"zoo: note: evaluating freshly initialised weights; add --pretrained to load {name}",
                     file=sys.stderr,
                 )
             model = create_model(name, pretrained=pretrained)
-        card = weights_card(args.weights, weights)
+        card = weights_card(folder, weights)
         dtype = precision(args.dtype, card)
         dataset, data = task.eval_data(
             model, dataset=args.dataset, split=args.split, weights=weights, weights_config=card
@@ -99,7 +117,7 @@ class EvalCommand(Command):
         report = {
             "model": name,
             "task": info.task,
-            "pretrained": bool(pretrained or args.weights),
+            "pretrained": bool(pretrained or folder),
             "dataset": dataset,
             "split": args.split,
             **report,
@@ -181,15 +199,26 @@ class TrainCommand(Command):
 
 @command
 class CardCommand(Command):
-    """Print the model card of a published weight set, generated from the registry and its config.json."""
+    """Print the model card of a published weight set, generated from the registry and its config.json (a source
+    hf://owner/repo prints the repo's own card)."""
 
     name = "card"
     help = "print the model card of NAME.TAG"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("name", metavar="NAME.TAG", help="e.g. spiking_cnn.digits_t4")
+        parser.add_argument(
+            "name", metavar="NAME.TAG", help="e.g. spiking_cnn.digits_t4, or a source hf://owner/repo[@rev]"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
+        if is_source_name(args.name):  # a published repo: its own card, as the Hub shows it
+            from ..hub import CARD_NAME, resolve_source  # lazy: zoo --help stays torch-free
+
+            card = resolve_source(args.name) / CARD_NAME
+            if not card.is_file():
+                raise CLIError(f"{args.name}: the weight folder has no {CARD_NAME}")
+            print(card.read_text())
+            return EXIT_OK
         from ..api import get_task, model_info, split_tag  # lazy: zoo --help stays torch-free
         from ..hub import read_config, render_card, resolve_source  # lazy: zoo --help stays torch-free
 
@@ -206,6 +235,50 @@ class CardCommand(Command):
         w = info.weights[tag]
         cfg: dict[str, Any] = read_config(resolve_source(w.source, w.revision))
         print(render_card(base, tag, cfg, info, get_task(info.task)))
+        return EXIT_OK
+
+
+@command
+class DownloadCommand(Command):
+    """Fetch a published weight set into the local Hub cache, so that later runs need no network.
+
+    NAME.TAG takes the weight set's registered source: a Hub repo is downloaded (with a progress bar, pinned to
+    the registered revision) and its checksum verified; weights shipped inside a package are already local, and
+    their folder is printed. A source hf://owner/repo[@revision] downloads that repo. Afterwards HF_HUB_OFFLINE=1
+    serves it from the cache.
+    """
+
+    name = "download"
+    help = "fetch a published weight set (NAME.TAG or hf://owner/repo) into the Hub cache"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "name", metavar="NAME.TAG", help="a weight set, or a source hf://owner/repo[@rev]"
+        )
+        parser.add_argument("--revision", default=None, help="Hub revision (default: the registered one)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from ..api import model_info, split_tag  # lazy: zoo --help stays torch-free
+        from ..hub import read_folder, resolve_source  # lazy: zoo --help stays torch-free
+
+        expected = None
+        source = args.name
+        if not is_source_name(args.name):
+            base, tag = split_tag(args.name)
+            info = model_info(base)
+            if tag is None and len(info.weights) == 1:
+                tag = info.weight_tags[0]
+            if tag not in info.weights:
+                published = ", ".join(f"{base}.{t}" for t in info.weight_tags) or "none"
+                raise CLIError(f"give a published weight set of {base}: {published}")
+            w = info.weights[tag]
+            source, expected = w.source, (w.sha256 or None)
+            if args.revision is None and w.revision:
+                args.revision = w.revision
+        folder = read_folder(resolve_source(source, args.revision), expected)  # checksum verified
+        where = "downloaded to" if source.startswith("hf://") else "already local (shipped with its package):"
+        print(f"{args.name}: {where} {folder.path}")
+        print(f"  model {folder.config['model']}, tag {folder.config.get('tag')}, sha256 {folder.sha256}")
         return EXIT_OK
 
 

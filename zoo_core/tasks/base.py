@@ -144,7 +144,8 @@ class Task:
     ) -> tuple[str, Dataset]:
         """``(data set name, data)`` to evaluate ``model`` on: ``dataset`` if given, else the data set of its
         weights, else :attr:`default_dataset`; a registered name or a folder (``zoo_core.data.load_dataset``)."""
-        name = dataset or (weights.dataset if weights else "") or self.default_dataset
+        trained_on = ((weights_config or {}).get("training") or {}).get("dataset")
+        name = dataset or (weights.dataset if weights else "") or trained_on or self.default_dataset
         if not name:
             raise ConfigError(
                 f"task {self.name!r}: name a data set (--dataset); registered ones for this task: "
