@@ -28,7 +28,9 @@ def test_demo_folder_matches_the_registry():
     assert cfg["metrics"] == w.metrics and cfg["args"] == w.config and cfg["tag"] == "digits_t4"
     assert w.metrics["accuracy"] >= 0.97
     card = parse_card((DEMO / "README.md").read_text())
-    assert card.data.eval_results[0].metric_value == w.metrics["accuracy"]
+    # scikit-learn digits has no Hub dataset id: the accuracy is in the body, not in a model-index
+    assert card.data.eval_results is None
+    assert f"| accuracy (test) | {w.metrics['accuracy']:.4f} |" in (DEMO / "README.md").read_text()
     assert "python tools/train.py spiking_cnn" in (DEMO / "README.md").read_text()
     core = [n for n in zoo.list_models(pretrained=True) if zoo.model_info(n).plugin == "zoo_core"]
     assert core == ["spiking_cnn.digits_t4"]  # installed plugins may publish more

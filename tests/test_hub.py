@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 import zoo_core as zoo
 from zoo_core.errors import WeightsError
-from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHT_FILES, WEIGHTS_NAME, sha256_file
+from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHT_FILES, WEIGHTS_NAME, folder_card, sha256_file
 from zoo_core.info import WeightInfo
 
 pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev extra: pip install -e '.[dev]'")
@@ -331,10 +331,13 @@ def test_push_then_pull_gives_identical_weights(olah, hub, tmp_path):
 
     pulled = zoo.load_pretrained(None, f"hf://{repo}@{info.oid}")
     assert_same_model(model_1, pulled)
-    for name in WEIGHT_FILES:
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
         assert (Path(pulled.zoo_weights["source"]) / name).read_bytes() == (
             tmp_path / "one" / name
         ).read_bytes()
+    # the zoo-generated card was re-rendered for the repo: its usage snippet loads hf://repo
+    card = (Path(pulled.zoo_weights["source"]) / CARD_NAME).read_text()
+    assert card == folder_card(tmp_path / "one", repo_id=repo) and f'create_model("hf://{repo}")' in card
 
     # a second push to the existing repo is a new commit; the first stays pinnable
     model_2 = make_weights(tmp_path / "two", seed=6, tag="push_t2")
@@ -409,3 +412,37 @@ def test_push_rejects_malformed_repo_id_before_calling_the_hub(olah, tmp_path):
     with pytest.raises(WeightsError, match="owner/name"):
         zoo.push_to_hub(tmp_path / "w", "no-owner", api=api)
     assert api.calls == []
+
+
+def test_zoo_push_to_an_endpoint_that_refuses_writes_is_one_line(olah, hub, tmp_path, capsys, monkeypatch):
+    """olah is a read-only mirror (HTTP 405 to uploads): ``zoo push`` says so in one line, with what to do."""
+    from zoo_core.cli import main
+
+    repo = "zoo-test/refusing"
+    make_weights(tmp_path / "w", seed=10)
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 30)
+    assert main(["push", str(tmp_path / "w"), repo]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"zoo: error: push to hf://{repo}: the Hub at {olah.url} ")
+    assert "answered HTTP 405: the endpoint does not accept uploads; check HF_ENDPOINT" in err
+    assert not olah.repo_path(repo).exists()
+    # the console command as a user runs it: exit status 2, one line, no traceback
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": olah.url,
+        "HF_TOKEN": "hf_" + "x" * 30,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_OFFLINE": "0",
+        "OMP_NUM_THREADS": "1",
+        "ZOO_HUB_TIMEOUT": "5",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo_core.cli", "push", str(tmp_path / "w"), repo],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and "HTTP 405" in lines[0], proc.stderr

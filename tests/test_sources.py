@@ -110,3 +110,10 @@ def test_zoo_download_of_a_packaged_weight_set_says_it_is_local(capsys) -> None:
     assert "already local (shipped with its package)" in out and "4f63c671" in out
     assert main(["download", "spiking_cnn.nope"]) == 2
     assert "give a published weight set of spiking_cnn: spiking_cnn.digits_t4" in capsys.readouterr().err
+
+
+def test_create_model_takes_a_hub_timeout_not_as_a_model_argument(hub) -> None:
+    got = zoo.create_model(f"hf://{REPO}", timeout=5)
+    _same(got, hub)
+    assert "timeout" not in got.zoo_args
+    assert "timeout" not in zoo.create_model("spiking_cnn.digits_t4", pretrained=True, timeout=5).zoo_args

@@ -63,7 +63,7 @@ def test_two_rank_ddp_replicas_stay_identical_and_loss_falls(tmp_path):
         "--log-json",
         str(log),
     ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"run.rank{r}").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]

@@ -15,19 +15,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
-from .errors import ConfigError, WeightsError
+from .data.preprocessing import attach_pretrained_cfg
+from .errors import ConfigError, WeightsError, ZooError
 from .hub import (
     CONFIG_NAME,
     PACKAGE_SCHEME,
     WEIGHTS_NAME,
+    WeightFolder,
     check_folder,
+    check_layout,
+    check_repo_id,
     is_source,
     load_state_dict_checked,
     read_folder,
     resolve_source,
     save_pretrained,
+    staged_for_repo,
     unwrap_state_dict,
     upload_folder,
 )
@@ -118,7 +124,9 @@ def model_info(name: str) -> ModelInfo:
     return entry("model", split_tag(name)[0]).info  # type: ignore[return-value]
 
 
-def create_model(name: str, pretrained: bool | str = False, **overrides: Any) -> nn.Module:
+def create_model(
+    name: str, pretrained: bool | str = False, *, timeout: float | None = None, **overrides: Any
+) -> nn.Module:
     """Build a registered model, or the model a weight source holds.
 
     Args:
@@ -128,13 +136,14 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
         pretrained: ``False``; ``True`` for the weights of the tag (or of the model's only tag), checksum
             verified; a tag (``"digits_t4"``); or a source (a folder, ``hf://...``, ``package://...``) whose
             weights to load, exactly that source (it must hold weights of this model).
+        timeout: seconds the Hub may stay silent while weights download (default ``$ZOO_HUB_TIMEOUT``, else 10).
         **overrides: constructor arguments (``T``, ``num_classes``, ``in_chans``, ...) over the paper defaults
             (or over the source's arguments).
     """
     if isinstance(name, str) and name.startswith(SOURCE_SCHEMES):
         if pretrained not in (False, True):
             raise ConfigError(f"{name!r} is already a weight source; pass pretrained=True or leave it out")
-        return load_pretrained(None, name, **overrides)
+        return load_pretrained(None, name, timeout=timeout, **overrides)
     base, tag = split_tag(name)
     info = model_info(base)
     if isinstance(pretrained, str):
@@ -145,7 +154,7 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
                 raise ConfigError(
                     f"{name!r} names the weight tag {tag!r} and pretrained names {pretrained!r}: pick one"
                 )
-            return load_pretrained(base, pretrained, **overrides)
+            return load_pretrained(base, pretrained, timeout=timeout, **overrides)
         else:
             raise ConfigError(
                 f"pretrained={pretrained!r} is neither a weight tag of {base!r} "
@@ -167,8 +176,10 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
     model = create("model", base, **model_config(base if tag is None else f"{base}.{tag}", **overrides))
     if pretrained:
         w = info.weights[tag]  # type: ignore[index]
-        load_pretrained(model, w.source, revision=w.revision, expected_sha256=w.sha256 or None)
-    return model
+        load_pretrained(
+            model, w.source, revision=w.revision, expected_sha256=w.sha256 or None, timeout=timeout
+        )
+    return attach_pretrained_cfg(model, tag if pretrained else None)  # timm's data config of the model
 
 
 def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
@@ -336,25 +347,32 @@ def load_pretrained(
     *,
     revision: str | None = None,
     expected_sha256: dict[str, str] | None = None,
+    timeout: float | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """Load weights from a local folder or ``hf://owner/repo[@revision]`` into a model (or build it by name).
 
-    Loading is all-or-nothing: the checksum, keys, shapes, dtypes and values are checked before any tensor is
-    copied, so a bad file never leaves a model half-loaded.
+    Loading is all-or-nothing, and nothing is built from a folder before it is checked: ``config.json`` against
+    its schema, the checksum, the safetensors header; a model built from the config is first built on the
+    ``meta`` device (no memory) and its layout (keys, shapes, so its size) compared with the header, so a config
+    that implies a far larger model than the file is refused before anything is allocated; then the values
+    (finite, also in the model's dtype) are checked before any tensor is copied, so a bad file never leaves a
+    model half-loaded. Every problem is a :class:`~zoo_core.errors.WeightsError`.
 
     Args:
         model_or_name: a model to fill, a registered name, or ``None`` to build the model the folder names.
         source: a folder path or ``hf://owner/repo[@revision]``.
         revision: Hub revision (commit, tag or branch) if not given in ``source``.
         expected_sha256: file name -> sha256 to verify (the registry's record); defaults to config.json's own.
+        timeout: seconds the Hub may stay silent before a download fails (default ``$ZOO_HUB_TIMEOUT``, else 10).
         **overrides: constructor arguments over the folder's (when the model is built here).
     Returns the model, in eval mode.
     """
-    folder = read_folder(resolve_source(source, revision), expected_sha256)
+    folder = read_folder(resolve_source(source, revision, timeout=timeout), expected_sha256)
     cfg = folder.config
     if isinstance(model_or_name, nn.Module):
         model = model_or_name
+        check_layout(model.state_dict(), folder.specs, str(folder.weights_path), type(model).__name__)
     else:
         base = split_tag(model_or_name or cfg["model"])[0]
         if base != cfg["model"]:
@@ -363,16 +381,40 @@ def load_pretrained(
             model_info(base)
         except LookupError as exc:
             raise WeightsError(f"{folder.path / CONFIG_NAME}: {exc}") from exc
-        try:
-            model = create("model", base, **{**cfg["args"], **overrides})
-        except (LookupError, TypeError, ValueError) as exc:
-            raise WeightsError(
-                f"{folder.path / CONFIG_NAME}: cannot build {base!r} from its arguments: {exc}"
-            ) from exc
+        model = _build_checked(base, {**cfg["args"], **overrides}, folder)
     load_state_dict_checked(model, folder.state, str(folder.path / WEIGHTS_NAME))
     model.zoo_weights = {"source": str(folder.path), "tag": cfg.get("tag"), "sha256": folder.sha256}
+    attach_pretrained_cfg(model, cfg.get("tag"))
     model.eval()
     return model
+
+
+def _build_checked(base: str, args: dict[str, Any], folder: WeightFolder) -> nn.Module:
+    """Build ``base`` from ``args`` (read from ``folder``'s config) only once its layout is known to match the
+    weights file: first on the ``meta`` device, compared with the file's header, then for real."""
+    config, weights = folder.path / CONFIG_NAME, str(folder.weights_path)
+
+    def build() -> nn.Module:
+        try:
+            return create("model", base, **args)  # type: ignore[no-any-return]
+        except Exception as exc:  # arguments from a file: any failure means "cannot be built from them"
+            why = str(exc) if isinstance(exc, ZooError | LookupError) else f"{type(exc).__name__}: {exc}"
+            raise WeightsError(f"{config}: cannot build {base!r} from its arguments: {why}") from exc
+
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # no memory, no random numbers drawn
+        skeleton = build()
+    own = skeleton.state_dict()
+    try:
+        check_layout(own, folder.specs, weights, f"{base!r} as {config} builds it")
+    except WeightsError as exc:
+        implied = sum(t.numel() for t in own.values())
+        if implied == folder.parameters:
+            raise
+        raise WeightsError(
+            f"{exc} (its arguments imply {implied:,} values, the file holds {folder.parameters:,}; nothing was "
+            "allocated)"
+        ) from None
+    return build()
 
 
 def push_to_hub(
@@ -384,26 +426,34 @@ def push_to_hub(
     commit_message: str | None = None,
     token: str | None = None,
     api: Any = None,
+    timeout: float | None = None,
 ) -> Any:
     """Validate ``folder`` and publish it to the Hub repo ``repo_id`` (created if needed).
 
     Before anything is sent, the folder must pass :func:`zoo_core.hub.check_folder` (config with the weights'
     sha256, a card the Hub accepts) and its weights must load into the model its config builds, exactly as a
     download will; an invalid folder raises :class:`~zoo_core.errors.WeightsError`. ``api`` replaces
-    ``huggingface_hub.HfApi()`` (tests pass a stand-in). Returns the ``CommitInfo`` (``.oid``: the commit to pin).
+    ``huggingface_hub.HfApi()`` (tests pass a stand-in). Every request is bounded by ``timeout`` seconds of
+    silence (default ``$ZOO_HUB_TIMEOUT``, else 10); a refused or failed upload (no token, no write access, an
+    endpoint that does not accept uploads, a stalled Hub) is a one-line :class:`~zoo_core.errors.WeightsError`
+    that says what to do. Returns the ``CommitInfo`` (``.oid``: the commit to pin).
     """
+    check_repo_id(repo_id)
     cfg = check_folder(folder)
     load_pretrained(None, folder)
-    return upload_folder(
-        folder,
-        repo_id,
-        cfg,
-        revision=revision,
-        private=private,
-        commit_message=commit_message,
-        token=token,
-        api=api,
-    )
+    # a zoo-generated card is re-rendered for repo_id (its usage snippet loads hf://repo_id); folder is untouched
+    with staged_for_repo(folder, cfg, repo_id) as upload_from:
+        return upload_folder(
+            upload_from,
+            repo_id,
+            cfg,
+            revision=revision,
+            private=private,
+            commit_message=commit_message,
+            token=token,
+            api=api,
+            timeout=timeout,
+        )
 
 
 def from_official(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:

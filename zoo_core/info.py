@@ -172,6 +172,9 @@ class DatasetInfo(EntryInfo):
     task: str = "image-classification"
     #: a human name for cards (e.g. "scikit-learn 8x8 digits"); the registry name when empty
     title: str = ""
+    #: its Hugging Face Hub dataset id (e.g. "uoft-cs/cifar10"), named in cards' front matter and model-index;
+    #: empty when it has none (then cards state its results in the body only)
+    hub_id: str = ""
 
 
 class Metric(BaseModel):

@@ -256,6 +256,12 @@ class DownloadCommand(Command):
             "name", metavar="NAME.TAG", help="a weight set, or a source hf://owner/repo[@rev]"
         )
         parser.add_argument("--revision", default=None, help="Hub revision (default: the registered one)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds the Hub may stay silent (default $ZOO_HUB_TIMEOUT, else 10)",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from ..api import model_info, split_tag  # lazy: zoo --help stays torch-free
@@ -275,7 +281,9 @@ class DownloadCommand(Command):
             source, expected = w.source, (w.sha256 or None)
             if args.revision is None and w.revision:
                 args.revision = w.revision
-        folder = read_folder(resolve_source(source, args.revision), expected)  # checksum verified
+        folder = read_folder(
+            resolve_source(source, args.revision, timeout=args.timeout), expected
+        )  # checksum verified
         where = "downloaded to" if source.startswith("hf://") else "already local (shipped with its package):"
         print(f"{args.name}: {where} {folder.path}")
         print(f"  model {folder.config['model']}, tag {folder.config.get('tag')}, sha256 {folder.sha256}")
@@ -284,7 +292,13 @@ class DownloadCommand(Command):
 
 @command
 class PushCommand(Command):
-    """Validate a weight folder (config, card, checksum) and publish it to a Hugging Face Hub repo."""
+    """Validate a weight folder (config, card, checksum) and publish it to a Hugging Face Hub repo.
+
+    The token is huggingface_hub's (hf auth login, or HF_TOKEN); HF_ENDPOINT picks the server. Each request may
+    wait at most --timeout seconds (default: ZOO_HUB_TIMEOUT, else 10) for the Hub. Any failure (an invalid
+    folder, no token, no write access, an endpoint that refuses uploads, a stalled Hub) is one line saying what
+    to do, and nothing is published.
+    """
 
     name = "push"
     help = "publish a weight folder to the Hugging Face Hub"
@@ -295,17 +309,28 @@ class PushCommand(Command):
         parser.add_argument("--revision", default=None, help="branch to commit to (default: main)")
         parser.add_argument("--private", action="store_true")
         parser.add_argument("--message", default=None, help="commit message")
+        parser.add_argument(
+            "--timeout", type=float, default=None, metavar="SECONDS", help="longest wait for the Hub"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from ..api import push_to_hub  # lazy: zoo --help stays torch-free
+        from ..errors import ZooError  # as above
 
-        info = push_to_hub(
-            args.folder,
-            args.repo_id,
-            revision=args.revision,
-            private=args.private,
-            commit_message=args.message,
-        )
+        try:
+            info = push_to_hub(
+                args.folder,
+                args.repo_id,
+                revision=args.revision,
+                private=args.private,
+                commit_message=args.message,
+                timeout=args.timeout,
+            )
+        except ZooError:
+            raise  # already one line that says what is wrong
+        except Exception as exc:  # anything else (Hub client, file system): one line, no traceback
+            why = f"{type(exc).__name__}: {exc}"
+            raise CLIError(f"push {args.folder} to {args.repo_id} failed: {why}") from exc
         print(f"pushed {args.folder} to {args.repo_id}: {getattr(info, 'commit_url', None) or info}")
         return EXIT_OK
 

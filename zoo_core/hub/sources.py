@@ -21,8 +21,9 @@ from pathlib import Path
 
 from ..errors import WeightsError
 from .download import download
+from .network import check_repo_id, check_revision
 
-__all__ = ["PACKAGE_SCHEME", "is_source", "package_source", "resolve_source"]
+__all__ = ["PACKAGE_SCHEME", "is_source", "package_source", "parse_hub_source", "resolve_source"]
 
 PACKAGE_SCHEME = "package://"
 _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -57,12 +58,32 @@ def _package_folder(source: str) -> Path:
     return folder
 
 
-def resolve_source(source: str | os.PathLike[str], revision: str | None = None) -> Path:
-    """A local folder for ``source`` (downloading ``hf://`` sources into the Hub cache)."""
+def parse_hub_source(source: str, revision: str | None = None) -> tuple[str, str | None]:
+    """``(repo_id, revision)`` of ``hf://owner/repo[@revision]``, both validated; ``revision`` is used when the
+    source names none (naming two different ones is an error)."""
+    repo, at, rev = source[len("hf://") :].partition("@")
+    check_repo_id(repo)
+    if at and not rev:
+        raise WeightsError(f"{source}: empty revision after '@'; write hf://{repo}@<branch, tag or commit>")
+    if rev and revision is not None and rev != revision:
+        raise WeightsError(
+            f"{source}: names revision {rev!r} but revision={revision!r} was also given; pick one"
+        )
+    chosen = rev or revision
+    if chosen is not None:
+        check_revision(chosen, source)
+    return repo, chosen
+
+
+def resolve_source(
+    source: str | os.PathLike[str], revision: str | None = None, *, timeout: float | None = None
+) -> Path:
+    """A local folder for ``source`` (downloading ``hf://`` sources into the Hub cache; ``timeout``: how long the
+    Hub may stay silent, see :func:`zoo_core.hub.download.download`)."""
     s = str(source)
     if s.startswith("hf://"):
-        repo, _, rev = s[5:].partition("@")
-        return download(repo, revision=rev or revision)
+        repo, rev = parse_hub_source(s, revision)
+        return download(repo, revision=rev, timeout=timeout)
     if s.startswith(PACKAGE_SCHEME):
         return _package_folder(s)
     path = Path(s)

@@ -67,6 +67,16 @@ class SpikingCNN(SpikingClassifier):
         self.pool = StepWise(nn.AdaptiveMaxPool2d(2), nn.Flatten(1))
         self.head = StepWise(nn.Linear(4 * c_in, num_classes))
 
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The stages, timm's way (``features_only=True`` through :func:`zoo_core.register_with_timm`): the
+        output of each conv stage, spikes after its 2x2 max pool, ``[T, B, C_i, H / 2^i, W / 2^i]``."""
+        convs = [m for m in self.features.modules() if isinstance(m, nn.Conv2d)]
+        return [
+            {"module": f"features.{3 * i + 2}", "num_chs": conv.out_channels, "reduction": 2 ** (i + 1)}
+            for i, conv in enumerate(convs)
+        ]
+
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[T, B, num_classes]``."""
         return self.head(self.pool(self.features(self.encode(x))))

@@ -3,7 +3,8 @@
 A task is a registered component (``register_tasks`` hook, ``zoo.list_tasks()``). Everything in the core that
 depends on what a model *does* asks its task: ``zoo eval`` (:meth:`Task.eval_data`, :meth:`Task.evaluate`,
 :meth:`Task.format_report`), ``zoo train`` (:meth:`Task.train`), ``zoo robust-eval``
-(:meth:`Task.robust_eval`), model cards (:meth:`Task.card_usage`, :meth:`Task.card_results`) and the
+(:meth:`Task.robust_eval`), model cards (:meth:`Task.card_usage`, :meth:`Task.card_own_metrics`,
+:meth:`Task.card_results`, :meth:`Task.card_comparisons`) and the
 conformance kit (:meth:`Task.check_model`, :meth:`Task.bad_inputs`). Nothing outside :mod:`zoo_core.tasks`
 branches on a task's name, so a plugin that registers a task makes its models work with all of these without
 touching the core.
@@ -26,8 +27,9 @@ from torch.utils.data import Dataset
 
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..hub.cards import format_number
 from ..info import IOSpec, Metric, WeightInfo
-from ..plugins import create, runtime
+from ..plugins import create, entry, runtime
 
 __all__ = [
     "CARD_DTYPE",
@@ -152,10 +154,16 @@ class Task:
                 f"{', '.join(self.dataset_names()) or 'none'}"
             )
         args = getattr(model, "zoo_args", {}) or {}
-        size = args.get("img_size", 8)
-        size = size[0] if isinstance(size, list | tuple) else size
+        # an image folder goes through the model's declared preprocessing (resize, crop, mean/std), the
+        # pipeline its weights were trained with; registered data sets keep their own transforms
+        zoo_name = getattr(model, "zoo_name", None)
+        preprocessing = entry("model", zoo_name).info.preprocessing if zoo_name else None  # type: ignore[attr-defined]
         return name, load_dataset(
-            self.accept_dataset(name), split, int(args.get("in_chans", 1)), int(size or 8)
+            self.accept_dataset(name),
+            split,
+            int(args.get("in_chans", 1)),
+            args.get("img_size") or 8,
+            preprocessing=preprocessing,
         )
 
     # -- evaluation --------------------------------------------------------------------------------------------
@@ -187,18 +195,62 @@ class Task:
         """Python lines of the card's usage example after ``model = zoo.create_model(...)``."""
         return []
 
+    def card_own_metrics(self, config: dict[str, Any]) -> dict[str, float]:
+        """This model's own results in a weight folder's ``config.json``: the numbers of its ``metrics`` named like
+        one of the metrics this task declares (:attr:`metrics`, in that order). Only these go into the card's
+        model-index; every other recorded number is a comparison (:meth:`card_comparisons`). A plugin controls
+        the split by the names it records (and a plugin task by the metrics it declares, or by overriding this)."""
+        recorded: dict[str, Any] = dict(config.get("metrics") or {})
+        return {
+            m.name: float(recorded[m.name])
+            for m in self.metrics
+            if isinstance(recorded.get(m.name), int | float) and not isinstance(recorded[m.name], bool)
+        }
+
     def card_results(self, config: dict[str, Any]) -> list[str]:
         """The card's results section (Markdown lines) from a weight folder's ``config.json``: a table of the
-        measured metrics (and the baselines recorded beside them)."""
-        metrics: dict[str, Any] = dict(config.get("metrics") or {})
-        if not metrics:
+        model's own results (:meth:`card_own_metrics`), rounded for reading (full precision stays in
+        ``config.json`` and the model-index)."""
+        own = self.card_own_metrics(config)
+        if not own:
             return ["No measured results recorded for these weights."]
         split = (config.get("training") or {}).get("eval_split", "test")
         return [
             "| measure | value |",
             "|---|---|",
-            *(f"| {k} ({split}) | {_fmt(v)} |" for k, v in sorted(metrics.items())),
+            *(f"| {k} ({split}) | {format_number(v)} |" for k, v in own.items()),
         ]
+
+    def describe_comparison(self, key: str) -> str:
+        """What the recorded number ``key`` (not one of this task's metrics) is, for the card's table of
+        baselines and comparisons; ``""`` when the task cannot tell (the training notes then say)."""
+        return ""
+
+    def card_comparisons(self, config: dict[str, Any]) -> list[str]:
+        """The card's "Baselines and comparisons" section: every number of ``config.json["metrics"]`` that is not
+        one of the model's own results (:meth:`card_own_metrics`) -- other models or settings measured beside it
+        (baselines, ablations) and these weights measured under another protocol than the task's metrics (e.g.
+        under adversarial attack). Never in model-index. ``[]`` when there are none."""
+        own = self.card_own_metrics(config)
+        split = (config.get("training") or {}).get("eval_split", "test")
+        rest = {k: v for k, v in dict(config.get("metrics") or {}).items() if k not in own}
+        if not rest:
+            return []
+        what = {k: self.describe_comparison(k) for k in rest}
+        lines = [
+            "Numbers recorded beside this model's own results. They are not its results in the task's terms, so "
+            "the card's model-index does not hold them: baselines and ablations (other models or settings) "
+            "and measurements of these weights under another protocol. "
+            "The training notes below say how each was made.",
+            "",
+        ]
+        if any(what.values()):
+            lines += ["| measure | value | what it is |", "|---|---|---|"]
+            lines += [f"| {k} ({split}) | {format_number(v)} | {what[k]} |" for k, v in rest.items()]
+        else:
+            lines += ["| measure | value |", "|---|---|"]
+            lines += [f"| {k} ({split}) | {format_number(v)} |" for k, v in rest.items()]
+        return lines
 
     # -- conformance -------------------------------------------------------------------------------------------
     def check_model(

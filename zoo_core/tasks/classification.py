@@ -12,6 +12,7 @@ rule's ``training_step`` in the shared loop (:func:`zoo_core.tasks.training.fit`
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import load_dataset
 from ..hub import save_pretrained
+from ..hub.cards import format_number
 from ..info import IOSpec, Metric, TensorSpec
-from ..plugins import create, entry, model_config, runtime
+from ..plugins import create, entry, model_config, runtime, split_tag
 from ..profiling import profile
 from .attacks import gradient_settings, robust_accuracy
 from .base import CARD_DTYPE, Task, TrainConfig, card_evaluation, cast_input, cast_model
@@ -39,6 +41,11 @@ CLASSIFICATION_IO = IOSpec(
     ),
     output=TensorSpec(name="logits", shape=("B", "num_classes")),
     description="static images are repeated T times inside; logits are the mean over T",
+)
+
+#: how robust accuracies are recorded in config.json metrics (``fgsm_eps0.05``, ``pgd10_eps0.1_ensemble``)
+_ROBUST_KEY = re.compile(
+    r"(?P<attack>fgsm|pgd)(?P<steps>\d*)_eps(?P<eps>[0-9.]+(?:e-?\d+)?)(?P<ensemble>_ensemble)?"
 )
 
 #: the energy model printed with every profile
@@ -116,10 +123,6 @@ def _num(v: float) -> str:
     return f"{v:,.1f}" if v >= 100 else f"{v:.4g}"
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 class ImageClassification(Task):
     """Classify images or event frames: accuracy, firing rate, SOPs, MACs and energy per sample."""
 
@@ -175,8 +178,10 @@ class ImageClassification(Task):
             torch.manual_seed(cfg.seed)  # same seed on every rank: identical initial replicas
             margs = model_config(cfg.model, **cfg.model_kwargs)
             in_chans, img_size = int(margs.get("in_chans", 1)), int(margs.get("img_size", 8))
-            train_set = load_dataset(dataset, "train", in_chans, img_size, cfg.seed)
-            test_set = load_dataset(dataset, "test", in_chans, img_size, cfg.seed)
+            # an image folder goes through the model's declared preprocessing, as zoo eval applies it
+            pre = entry("model", split_tag(cfg.model)[0]).info.preprocessing  # type: ignore[attr-defined]
+            train_set = load_dataset(dataset, "train", in_chans, img_size, cfg.seed, preprocessing=pre)
+            test_set = load_dataset(dataset, "test", in_chans, img_size, cfg.seed, preprocessing=pre)
             model = build_model(cfg.model, **cfg.model_kwargs).to(dist.device)
             rule = create("learning_rule", cfg.learning_rule, **cfg.rule_kwargs)
             model = rule.prepare(model)
@@ -240,7 +245,9 @@ class ImageClassification(Task):
         ]
 
     def card_results(self, config: dict[str, Any]) -> list[str]:
-        lines = super().card_results(config) if config.get("metrics") else []
+        """The accuracy (the model's own result) and the profile of these weights (firing rate, SOPs, MACs,
+        energy per sample) in one table, rounded for reading, and the energy convention."""
+        lines = super().card_results(config) if self.card_own_metrics(config) else []
         profile_ = dict(config.get("profile") or {})
         rows = [
             (label, profile_[key])
@@ -254,11 +261,23 @@ class ImageClassification(Task):
         ]
         if rows and not lines:
             lines = ["| measure | value |", "|---|---|"]
-        lines += [f"| {label} | {_fmt(v)} |" for label, v in rows]
+        lines += [f"| {label} | {format_number(v)} |" for label, v in rows]
         if profile_:
             convention = profile_.get("convention", ENERGY_NOTE).rstrip(".")
             lines += ["", f"Energy convention: {convention}."]
         return lines or super().card_results(config)
+
+    def describe_comparison(self, key: str) -> str:
+        """Robust accuracies recorded as ``<fgsm|pgdN>_eps<eps>[_ensemble]`` (as ``zoo robust-eval`` measures
+        them) are these weights under attack; other keys are described by the card's training notes."""
+        m = _ROBUST_KEY.fullmatch(key)
+        if not m:
+            return ""
+        attack = "FGSM" if m["attack"] == "fgsm" else f"PGD-{m['steps']}" if m["steps"] else "PGD"
+        text = f"these weights under {attack} attack, L-infinity eps = {m['eps']} (pixel units)"
+        if m["ensemble"]:
+            text += "; a sample counts only if it survives every gradient setting"
+        return text
 
     # -- conformance -------------------------------------------------------------------------------------------
     def check_model(

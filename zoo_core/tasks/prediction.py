@@ -414,6 +414,23 @@ class VideoPrediction(Task):
             lines.append(f"  evaluated in {report['dtype']}")
         return lines
 
+    # -- cards -------------------------------------------------------------------------------------------------
+    def card_usage(self, full_name: str, args: dict[str, Any]) -> list[str]:
+        if not all(k in args for k in ("pre_seq_length", "aft_seq_length", "in_chans", "img_size")):
+            return []
+        size = f"{args['in_chans']}, {args['img_size']}, {args['img_size']}"
+        return [
+            f"x = torch.rand(1, {args['pre_seq_length']}, {size})  # [B, T_in, C, H, W] observed frames in [0, 1]",
+            f"y = model(x)  # [B, T_out, C, H, W]: the next {args['aft_seq_length']} frames",
+        ]
+
+    def describe_comparison(self, key: str) -> str:
+        """``copy_last_<metric>``: the copy-last-observed-frame baseline on the same test sequences."""
+        base, _, metric = key.partition("copy_last_")
+        if not base and metric in METRICS:
+            return f"{metric} of the copy-last-observed-frame baseline on the same sequences (not a model)"
+        return ""
+
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
     ) -> dict[str, Any]:

@@ -88,9 +88,12 @@ def register_models(register: Any) -> None:
 
     family = {"paper": PAPER, "family": "sparse_grad"}
     official = {"from_official": models.from_official, "official_config": models.official_config}
+    # no mean/std here: a declared mean/std is applied outside (zoo eval, timm's data config), and these
+    # models normalise inside with the CIFAR-10 constants (their mean/std arguments)
     cifar10 = preprocessing(
-        "cifar10",
-        input="[B, 3, 32, 32] RGB in [0, 1] (no normalisation outside: the model normalises inside)",
+        "unit",
+        input="[B, 3, 32, 32] RGB in [0, 1] (no normalisation outside: the model normalises inside with the "
+        "CIFAR-10 mean/std)",
     )
     register_variants(
         register,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,17 @@ class QCFSResNet(QCFSNet):
             setattr(self, stage, layer)
         self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(widths[-1] * QCFSBasicBlock.expansion, num_classes)
+
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The stages, timm's way (``features_only=True`` through ``zoo.register_with_timm()``): ``conv2_x``
+        at the input resolution (no max-pool), each later stage halving it; ``[N, C_i, H_i, W_i]`` maps with
+        ``N = B`` (ANN, static image) or ``T*B`` (time folded)."""
+        out = []
+        for i, stage in enumerate(self.stage_names):
+            convs = [m for m in getattr(self, stage).modules() if isinstance(m, nn.Conv2d)]
+            out.append({"module": stage, "num_chs": convs[-1].out_channels, "reduction": 2**i})
+        return out
 
     def forward_net(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
