@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +294,7 @@ class GitCommitHfApi:
 def point_hub_at(monkeypatch, endpoint: str, cache: Path, offline: bool = False) -> None:
     """Point huggingface_hub (already imported: it reads HF_ENDPOINT etc. at import time) at ``endpoint``, with
     ``cache`` as its cache, for the duration of one test (``monkeypatch`` restores everything)."""
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import HfApi, constants, hf_hub_url
 
     for var, value in (("HF_ENDPOINT", endpoint), ("HF_HUB_CACHE", str(cache))):
         monkeypatch.setenv(var, value)
@@ -306,5 +307,25 @@ def point_hub_at(monkeypatch, endpoint: str, cache: Path, offline: bool = False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
     if hasattr(constants, "AGENT_HARNESSES_PATH"):  # huggingface_hub caches a registry file under HF_HOME
         monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(cache.parent / "agent_harnesses.json"))
-    assert HfApi().endpoint == endpoint  # the patch took: no request can go anywhere but ``endpoint``
+    # the patch took: no request of the test can go anywhere but ``endpoint``
+    assert HfApi().endpoint == endpoint
+    assert hf_hub_url("owner/repo", "config.json", revision="v1").startswith(endpoint + "/")
     assert constants.is_offline_mode() is offline
+
+
+def running_olah(root: str | os.PathLike[str]) -> Iterator[OlahServer]:
+    """A started olah serving the git repos under ``root`` (for a pytest fixture: ``yield from``); a machine that
+    cannot run it fails the test with the reason rather than skipping it."""
+    import pytest  # only tests use this helper
+
+    if shutil.which("git") is None:
+        pytest.fail("the olah test server serves git repositories: install git", pytrace=False)
+    server = OlahServer(root)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the olah test server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

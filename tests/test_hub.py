@@ -9,15 +9,14 @@ nor on ``model_info`` without a revision.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import hub_support as hs
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -30,17 +29,6 @@ from zoo_core.info import WeightInfo
 pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev extra: pip install -e '.[dev]'")
 
 
-def _load_support():
-    # tests/ is not a package and pytest runs with --import-mode=importlib: load the helper module by path
-    path = Path(__file__).with_name("hub_support.py")
-    spec = importlib.util.spec_from_file_location("zoo_tests_hub_support", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hs = _load_support()
 GitCommitHfApi = hs.GitCommitHfApi
 
 REPO = "zoo-test/spiking-cnn"
@@ -50,48 +38,11 @@ SUBPROCESS_TIMEOUT_S = 180
 # --------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def olah(tmp_path_factory):
-    """A running olah (offline, 127.0.0.1, free port) serving the git repos under ``olah.mirrors``."""
-    if shutil.which("git") is None:
-        pytest.fail("the olah test server serves git repositories: install git", pytrace=False)
-    server = hs.OlahServer(tmp_path_factory.mktemp("olah"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start the olah test server: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def point_hub_at(monkeypatch, endpoint: str, cache: Path, offline: bool = False) -> None:
-    """Point huggingface_hub (already imported: it reads HF_ENDPOINT etc. at import time) at ``endpoint``."""
-    from huggingface_hub import HfApi, constants, hf_hub_url
-
-    for var, value in (("HF_ENDPOINT", endpoint), ("HF_HUB_CACHE", str(cache))):
-        monkeypatch.setenv(var, value)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    )
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
-    if hasattr(constants, "AGENT_HARNESSES_PATH"):  # huggingface_hub caches a registry file under HF_HOME
-        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(cache.parent / "agent_harnesses.json"))
-    # the patch took: no request of this test can go anywhere but ``endpoint``
-    assert HfApi().endpoint == endpoint
-    assert hf_hub_url(REPO, CONFIG_NAME, revision="v1").startswith(endpoint + "/")
-    assert constants.is_offline_mode() is offline
-
-
 @pytest.fixture
 def hub(olah, tmp_path, monkeypatch):
     """huggingface_hub pointed at olah with an empty cache of this test's own."""
     cache = tmp_path / "hf-cache"
-    point_hub_at(monkeypatch, olah.url, cache)
+    hs.point_hub_at(monkeypatch, olah.url, cache)
     return SimpleNamespace(server=olah, cache=cache, monkeypatch=monkeypatch)
 
 
@@ -243,13 +194,13 @@ print("RESULT " + json.dumps(result))
 def test_offline_with_server_unreachable(published, hub, tmp_path):
     assert_same_model(published.model, zoo.load_pretrained(None, f"hf://{REPO}@v1"))
     dead = f"http://127.0.0.1:{hs.free_port()}"  # nothing listens there
-    point_hub_at(hub.monkeypatch, dead, hub.cache, offline=True)
+    hs.point_hub_at(hub.monkeypatch, dead, hub.cache, offline=True)
     assert_same_model(published.model, zoo.load_pretrained(None, f"hf://{REPO}@v1"))
     assert_same_model(published.model, zoo.load_pretrained(None, f"hf://{REPO}@{published.sha}"))
     with pytest.raises(WeightsError, match=r"hf://zoo-test/spiking-cnn@main: not in the local cache"):
         zoo.load_pretrained(None, f"hf://{REPO}@main")
     # not offline, but no server: an uncached revision fails with a WeightsError too
-    point_hub_at(hub.monkeypatch, dead, tmp_path / "empty-cache", offline=False)
+    hs.point_hub_at(hub.monkeypatch, dead, tmp_path / "empty-cache", offline=False)
     with pytest.raises(WeightsError, match=r"hf://zoo-test/spiking-cnn@v1"):
         zoo.load_pretrained(None, f"hf://{REPO}@v1")
 

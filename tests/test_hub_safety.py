@@ -9,7 +9,6 @@ always loadable.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -21,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+import hub_faults as faults
+import hub_support as hs
 import pytest
 import torch
 from safetensors.torch import save, save_file
@@ -29,20 +30,6 @@ import zoo_core as zoo
 from zoo_core.errors import ConfigError, WeightsError
 from zoo_core.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, atomic, check_state_dict, read_safetensors
 from zoo_core.hub.tensors import DTYPES, non_finite
-
-
-def _load(name: str, file: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-    if spec.name in sys.modules:
-        return sys.modules[spec.name]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-faults = _load("zoo_tests_hub_faults", "hub_faults.py")
-hs = _load("zoo_tests_hub_support", "hub_support.py")
 
 REPO = "zoo-test/faulty"
 COMMIT = "c0ffee" + "0" * 34

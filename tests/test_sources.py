@@ -4,12 +4,9 @@ the olah Hub mirror on 127.0.0.1 of ``hub_support.py``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
-import sys
-from pathlib import Path
 
+import hub_support as hs
 import pytest
 import torch
 
@@ -19,24 +16,13 @@ from zoo_core.errors import ConfigError, WeightsError
 
 pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev extra: pip install -e '.[dev]'")
 
-_spec = importlib.util.spec_from_file_location(
-    "zoo_tests_hub_support", Path(__file__).with_name("hub_support.py")
-)
-hs = sys.modules.get(_spec.name) or importlib.util.module_from_spec(_spec)
-if _spec.name not in sys.modules:
-    sys.modules[_spec.name] = hs
-    _spec.loader.exec_module(hs)  # type: ignore[union-attr]
-
 REPO = "zoo-test/sources-cnn"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(olah, tmp_path_factory):
     """A spiking_cnn with its own weights, published through ``save_pretrained`` and served by olah."""
-    if shutil.which("git") is None:
-        pytest.fail("the olah test server serves git repositories: install git", pytrace=False)
-    server = hs.OlahServer(tmp_path_factory.mktemp("olah"))
-    server.start()
+    server = olah
     folder = tmp_path_factory.mktemp("published") / "w"
     torch.manual_seed(3)
     model = zoo.create_model("spiking_cnn", T=2)
@@ -44,10 +30,7 @@ def served(tmp_path_factory):
         model.train()(torch.rand(8, 1, 8, 8))
     zoo.save_pretrained(model.eval(), folder, tag="sources_t2", extra_config={"metrics": {"accuracy": 0.25}})
     server.commit_folder(REPO, folder, "spiking_cnn.sources_t2")
-    try:
-        yield server, model
-    finally:
-        server.stop()
+    return server, model
 
 
 @pytest.fixture

@@ -4,11 +4,7 @@ Hub mirror of ``hub_support.py`` on 127.0.0.1."""
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
-from pathlib import Path
-
+import hub_support as hs
 import pytest
 import torch
 
@@ -20,49 +16,10 @@ pytest.importorskip("olah", reason="olah (the test Hub server) is in the dev ext
 REPO = "zoo-test/timm-spiking-cnn"
 
 
-def _hub_support():
-    # tests/ is not a package (pytest --import-mode=importlib): load the shared helper by path, once
-    name = "zoo_tests_hub_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("hub_support.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def olah(tmp_path_factory):
-    if shutil.which("git") is None:
-        pytest.fail("the olah test server serves git repositories: install git", pytrace=False)
-    server = _hub_support().OlahServer(tmp_path_factory.mktemp("olah"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start the olah test server: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def hub(olah, tmp_path, monkeypatch):
     """huggingface_hub (timm's and the zoo's downloads alike) pointed at olah, with an empty cache."""
-    from huggingface_hub import constants, hf_hub_url
-
-    cache = tmp_path / "hf-cache"
-    for var, value in (("HF_ENDPOINT", olah.url), ("HF_HUB_CACHE", str(cache)), ("HF_HUB_OFFLINE", "0")):
-        monkeypatch.setenv(var, value)
-    monkeypatch.setattr(constants, "ENDPOINT", olah.url)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", olah.url + "/{repo_id}/resolve/{revision}/{filename}"
-    )
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    if hasattr(constants, "AGENT_HARNESSES_PATH"):
-        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(cache.parent / "agent_harnesses.json"))
-    assert hf_hub_url(REPO, "config.json").startswith(olah.url + "/")  # no request can leave 127.0.0.1
+    hs.point_hub_at(monkeypatch, olah.url, tmp_path / "hf-cache")
     return olah
 
 

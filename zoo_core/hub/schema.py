@@ -126,15 +126,21 @@ def parse_config(data: bytes | bytearray, where: str) -> dict[str, Any]:
         raise WeightsError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
         raise WeightsError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
-    if not isinstance(cfg, dict):
-        raise WeightsError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
-    if nesting_depth(cfg) > MAX_DEPTH:
-        raise WeightsError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    return _validated(cfg, ConfigSchema, where, "config.json", "a JSON object")
+
+
+def _validated(obj: Any, schema: type[BaseModel], where: str, what: str, kind: str) -> dict[str, Any]:
+    """``obj`` if it is a mapping no deeper than :data:`MAX_DEPTH` that ``schema`` accepts, else a
+    :class:`WeightsError` naming ``where`` and the first problems."""
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{where}: expected {kind} for the {what}, got {type(obj).__name__}")
+    if nesting_depth(obj) > MAX_DEPTH:
+        raise WeightsError(f"{where}: {what} nested deeper than {MAX_DEPTH} levels")
     try:
-        ConfigSchema.model_validate(cfg)
+        schema.model_validate(obj)
     except ValidationError as exc:
-        raise WeightsError(f"{where}: invalid config.json: {_problems(exc)}") from None
-    return cfg
+        raise WeightsError(f"{where}: invalid {what}: {_problems(exc)}") from None
+    return obj
 
 
 def _front_matter(text: str) -> str | None:
@@ -173,12 +179,4 @@ def check_front_matter(text: str, where: str) -> dict[str, Any]:
         raise WeightsError(f"{where}: front matter nested deeper than {MAX_DEPTH} levels") from None
     if meta is None:
         return {}
-    if not isinstance(meta, dict):
-        raise WeightsError(f"{where}: front matter must be a YAML mapping, got {type(meta).__name__}")
-    if nesting_depth(meta) > MAX_DEPTH:
-        raise WeightsError(f"{where}: front matter nested deeper than {MAX_DEPTH} levels")
-    try:
-        CardFrontMatter.model_validate(meta)
-    except ValidationError as exc:
-        raise WeightsError(f"{where}: invalid card front matter: {_problems(exc)}") from None
-    return meta
+    return _validated(meta, CardFrontMatter, where, "card front matter", "a YAML mapping")
