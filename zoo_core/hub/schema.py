@@ -126,14 +126,16 @@ def parse_config(data: bytes | bytearray, where: str) -> dict[str, Any]:
         raise WeightsError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
         raise WeightsError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
-    return _validated(cfg, ConfigSchema, where, "config.json", "a JSON object")
+    return _validated(cfg, ConfigSchema, where, "config.json", "expected a JSON object")
 
 
-def _validated(obj: Any, schema: type[BaseModel], where: str, what: str, kind: str) -> dict[str, Any]:
+def _validated(
+    obj: Any, schema: type[BaseModel], where: str, what: str, not_a_mapping: str
+) -> dict[str, Any]:
     """``obj`` if it is a mapping no deeper than :data:`MAX_DEPTH` that ``schema`` accepts, else a
     :class:`WeightsError` naming ``where`` and the first problems."""
     if not isinstance(obj, dict):
-        raise WeightsError(f"{where}: expected {kind} for the {what}, got {type(obj).__name__}")
+        raise WeightsError(f"{where}: {not_a_mapping}, got {type(obj).__name__}")
     if nesting_depth(obj) > MAX_DEPTH:
         raise WeightsError(f"{where}: {what} nested deeper than {MAX_DEPTH} levels")
     try:
@@ -179,4 +181,6 @@ def check_front_matter(text: str, where: str) -> dict[str, Any]:
         raise WeightsError(f"{where}: front matter nested deeper than {MAX_DEPTH} levels") from None
     if meta is None:
         return {}
-    return _validated(meta, CardFrontMatter, where, "card front matter", "a YAML mapping")
+    return _validated(
+        meta, CardFrontMatter, where, "card front matter", "front matter must be a YAML mapping"
+    )
