@@ -262,7 +262,7 @@ def test_info_unknown_name_suggests_closest(
     assert rc == 2 and out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith(
-        f"zoo: error: no model, neuron, surrogate, learning rule, dataset or kernel is named {name!r}"
+        f"zoo: error: no model, neuron, surrogate, learning rule, dataset, task or kernel is named {name!r}"
     )
     assert f"closest: {closest}" in err
 

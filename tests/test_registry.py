@@ -35,7 +35,7 @@ def test_unknown_name_lists_closest():
     assert isinstance(err.value, LookupError)
     with pytest.raises(UnknownNameError, match="closest: spiking_cnn"):
         zoo.model_info("spiking_cn")
-    with pytest.raises(UnknownNameError, match="unknown learning_rule"):
+    with pytest.raises(UnknownNameError, match="unknown learning rule"):
         zoo.create_learning_rule("bpt")
 
 

@@ -10,20 +10,26 @@ class ZooError(Exception):
 
 
 class UnknownNameError(ZooError, LookupError):
-    """A name that no registry entry has. The message lists the closest registered names."""
+    """A name that no registry entry has. The message lists the closest registered names, and all of them when
+    there are few (``of_what`` narrows the kind: ``UnknownNameError("weight tag", "x", tags, "of spiking_cnn")``)."""
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+    #: up to this many known names are listed in full
+    LIST_ALL = 12
+
+    def __init__(self, kind: str, name: str, known: list[str], of_what: str = ""):
         self.kind, self.name, self.known = kind, name, known
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
         if not close:
             close = [k for k in known if name.split("_")[0] in k][:5]
         hint = f"; closest: {', '.join(close)}" if close else ""
-        listing = (
-            f" Registered {kind}s: {len(known)} (zoo.list_{kind}s() shows them)"
-            if known
-            else f" No {kind}s are registered."
-        )
-        super().__init__(f"unknown {kind} {name!r}{hint}.{listing}")
+        where = f" {of_what}" if of_what else ""
+        if not known:
+            listing = f" No {kind}s{where} are registered."
+        elif len(known) <= self.LIST_ALL:
+            listing = f" Registered {kind}s{where}: {', '.join(known)}."
+        else:
+            listing = f" Registered {kind}s{where}: {len(known)} (zoo.list_{kind.replace(' ', '_')}s() shows them)"
+        super().__init__(f"unknown {kind} {name!r}{where}{hint}.{listing}")
 
     def __str__(self) -> str:  # LookupError would quote the message like a KeyError otherwise
         return self.args[0]

@@ -545,7 +545,7 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     if tag is not None:
         weights = info.weights  # type: ignore[attr-defined]
         if tag not in weights:
-            raise UnknownNameError(f"weight tag of {base}", tag, sorted(weights))
+            raise UnknownNameError("weight tag", tag, sorted(weights), f"of {base}")
         cfg.update(weights[tag].config)
     cfg.update(overrides)
     return cfg

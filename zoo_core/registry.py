@@ -123,7 +123,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, sorted(self._entries)) from None
+            raise UnknownNameError(self.kind.replace("_", " "), name, sorted(self._entries)) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -18,7 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from ..version import __version__
 
@@ -89,9 +89,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
                 self._action_max_length = max(self._action_max_length, need)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``zoo: error: ...``, exit 2) pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{PROG}: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``zoo`` argument parser with every registered :class:`Command`."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="zoo-core: a model zoo for spiking neural networks. Models, neurons and learning rules "
         "come from the core and from installed plugins.",
@@ -99,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument("--version", action=_VersionAction)
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", parser_class=_Parser)
     for cmd in COMMANDS.values():
         p = sub.add_parser(
             cmd.name,
@@ -215,6 +222,19 @@ def as_json(obj: Any) -> str:
 
 def dump_info(info: Any) -> Any:
     return info.model_dump(mode="json", fallback=repr)
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """An argument holding a JSON object (``'{"T": 4}'``); anything else is a one-line usage error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc.msg}): {text!r}; expected e.g. '{{\"T\": 4}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"T\": 4}}', got {text!r}")
+    return value
 
 
 # ------------------------------------------------------------------------------------------------ weights

@@ -143,7 +143,7 @@ def _lookup(name: str, only: str | None) -> tuple[str, Any, list[str]]:
             else "; `zoo list` and `zoo neurons` show what is registered"
         )
         raise CLIError(
-            f"no model, neuron, surrogate, learning rule, dataset or kernel is named {name!r}{hint}"
+            f"no model, neuron, surrogate, learning rule, dataset, task or kernel is named {name!r}{hint}"
         )
     kind = found[0]
     info = regs[kind].get(base if kind == "model" else name).info

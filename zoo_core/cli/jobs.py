@@ -19,6 +19,7 @@ from .base import (
     add_dtype_argument,
     command,
     is_source_name,
+    json_object,
     precision,
     weights_card,
 )
@@ -100,9 +101,19 @@ class EvalCommand(Command):
         task = get_task(info.task)
         if folder is None:
             weights = info.weights.get(tag) if pretrained and tag else None
-            if tag and not pretrained:
+            if not pretrained:
+                published = ", ".join(f"{base}.{t}" for t in info.weight_tags)
+                how = (
+                    f"add --pretrained to load {name}"
+                    if tag
+                    else (
+                        f"published weights: {published} (with --pretrained)"
+                        if published
+                        else "no weights are published"
+                    )
+                )
                 print(
-                    f"zoo: note: evaluating freshly initialised weights; add --pretrained to load {name}",
+                    f"zoo: note: evaluating freshly initialised (random) weights of {base}; {how}, or give --weights",
                     file=sys.stderr,
                 )
             model = create_model(name, pretrained=pretrained)
@@ -140,11 +151,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "digits for classifiers, moving_digits for video predictors)",
     )
     p.add_argument("--learning-rule", default="bptt", help="registered learning rule (default: bptt)")
-    p.add_argument("--rule-kwargs", default="{}", type=json.loads, help="JSON arguments of the learning rule")
+    p.add_argument(
+        "--rule-kwargs", default="{}", type=json_object, help="JSON arguments of the learning rule"
+    )
     p.add_argument(
         "--model-kwargs",
         default="{}",
-        type=json.loads,
+        type=json_object,
         help='JSON constructor overrides, e.g. \'{"T": 4, "neuron": "plif"}\'',
     )
     p.add_argument("--epochs", type=int, default=30)
@@ -168,7 +181,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`zoo_core.tasks.TrainConfig` of parsed :func:`add_train_arguments` arguments."""
     from ..tasks import TrainConfig  # lazy: zoo --help stays torch-free
 
-    fields = TrainConfig.__dataclass_fields__
+    fields = TrainConfig.model_fields
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
 
 
@@ -348,7 +361,7 @@ class BenchNeuronCommand(Command):
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("neuron", metavar="NEURON", help="registered neuron name (zoo neurons)")
         parser.add_argument(
-            "--neuron-kwargs", type=json.loads, default={}, help="JSON arguments of the neuron"
+            "--neuron-kwargs", type=json_object, default={}, help="JSON arguments of the neuron"
         )
         parser.add_argument("--baseline", default="lif", help="neuron to compare with (default: lif)")
         parser.add_argument("--epochs", type=int, default=3)
@@ -397,7 +410,7 @@ class ConvertCommand(Command):
         parser.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. imagenet_t4")
         parser.add_argument(
             "--model-kwargs",
-            type=json.loads,
+            type=json_object,
             default={},
             help="JSON constructor overrides (num_classes is inferred when the plugin can)",
         )

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
@@ -34,12 +34,14 @@ from ..plugins import create, entry, runtime
 __all__ = [
     "CARD_DTYPE",
     "DTYPES",
+    "OPTIMIZERS",
     "Task",
     "TrainConfig",
     "card_evaluation",
     "cast_input",
     "cast_model",
     "get_task",
+    "validation_problems",
 ]
 
 
@@ -74,30 +76,60 @@ def cast_input(x: Tensor, dtype: str | None) -> Tensor:
     return x.to(DTYPES[dtype]) if dtype is not None and x.is_floating_point() else x
 
 
-@dataclass
-class TrainConfig:
-    """What ``zoo train`` / ``tools/train.py`` train and how (recorded in the weight folder's card)."""
+OPTIMIZERS = ("adamw", "sgd")
+
+
+class TrainConfig(BaseModel):
+    """What ``zoo train`` / ``tools/train.py`` train and how (recorded in the weight folder's card).
+
+    Validated when built, before any work starts: a bad value is a :class:`ConfigError` naming every wrong field
+    and what it must be (``epochs >= 1``, ``lr > 0``, ...)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True)
 
     model: str
     dataset: str | None = None
     learning_rule: str = "bptt"
-    rule_kwargs: dict[str, Any] = field(default_factory=dict)
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 5e-3
-    weight_decay: float = 0.0
+    rule_kwargs: dict[str, Any] = Field(default_factory=dict)
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     #: "adamw" or "sgd" (the papers' recipes: momentum, optionally Nesterov); cosine schedule either way
     optimizer: str = "adamw"
-    momentum: float = 0.9
+    momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     seed: int = 0
     out: str | None = None
     tag: str | None = None
-    num_workers: int = 0
-    max_steps: int | None = None
+    num_workers: int = Field(0, ge=0)
+    max_steps: int | None = Field(None, ge=1)
     log_json: str | None = None
     verbose: bool = True
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid training settings: {validation_problems(exc)}") from None
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, v: str) -> str:
+        if v not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {v!r}")
+        return v
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """``field: what is wrong (got value)`` for each problem pydantic found, joined by ``;``."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        out.append(f"{where}: {msg} (got {err.get('input')!r})" if "got" not in msg else f"{where}: {msg}")
+    return "; ".join(out)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

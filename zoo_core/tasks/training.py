@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError
 from ..plugins import create, entry, model_config, split_tag
-from .base import Task, TrainConfig, get_task
+from .base import OPTIMIZERS, Task, TrainConfig, get_task
 
 __all__ = [
     "OPTIMIZERS",
@@ -46,7 +46,6 @@ __all__ = [
     "train",
 ]
 
-OPTIMIZERS = ("adamw", "sgd")
 #: a training step: ``step(net, batch, optimizer) -> {"loss": float, ...}``
 Step = Callable[[nn.Module, Any, torch.optim.Optimizer], dict[str, float]]
 
