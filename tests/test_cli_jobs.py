@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import zoo_core as zoo
 from zoo_core.cli import main
@@ -130,3 +131,20 @@ def test_push_refuses_an_invalid_folder_before_any_network(capsys, tmp_path):
     (bad / "README.md").write_text("---\nlicense: mit\n---\n# no tags\n")
     code, _, err = _run(capsys, "push", str(bad), "someone/repo")
     assert code == 2 and "spiking-neural-network" in err
+
+
+def test_per_step_accuracy_is_the_cumulative_mean_readout(capsys):
+    code, out, _ = _run(capsys, "eval", "spiking_cnn.digits_t4", "--pretrained", "--per-step", "--json")
+    assert code == 0
+    report = json.loads(out)
+    curve = report["per_step_accuracy"]
+    assert len(curve) == 4 and curve[-1] == report["accuracy"]  # after all T steps: the model's own readout
+    model = zoo.create_model("spiking_cnn.digits_t4", pretrained=True).double()
+    test = zoo.create_dataset("digits", split="test")
+    with torch.no_grad():
+        steps = model.forward_steps(test.tensors[0].double())
+    for t in (1, 2):
+        expected = (steps[:t].mean(0).argmax(-1) == test.tensors[1]).double().mean().item()
+        assert curve[t - 1] == pytest.approx(expected, abs=1e-12)
+    code, out, _ = _run(capsys, "eval", "spiking_cnn.digits_t4", "--pretrained", "--per-step")
+    assert "accuracy per step (cumulative mean of the logits): t=1" in out

@@ -1,6 +1,6 @@
 """Re-measure a published weight set's card in float64, keeping its weights byte for byte.
 
-    python tools/remeasure_card.py spiking_cnn.digits_t4 [--spikes events]
+    python tools/remeasure_card.py spiking_cnn.digits_t4 [--spikes events] [--per-step]
 
 Loads ``NAME.TAG`` (checksum verified), evaluates it the way its task does (``zoo eval``) in float64 on the data
 the card names, and rewrites the folder's ``config.json`` and ``README.md`` with the new metrics (and profile,
@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--spikes", choices=("binary", "events"), default=None, help="default: the card's, else binary"
     )
+    p.add_argument(
+        "--per-step",
+        action="store_true",
+        help="classifiers: also record the accuracy after 1..T time steps (default: if the card records it)",
+    )
     args = p.parse_args(argv)
     base, tag = zoo.split_tag(args.name)
     info = zoo.model_info(base)
@@ -54,11 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     model = zoo.create_model(args.name, pretrained=True)
     task = zoo.get_task(info.task)
     _, data = task.eval_data(model, dataset=None, split="test", weights=w, weights_config=cfg)
-    report = task.evaluate(model, data, progress=False, spikes=spikes, dtype=CARD_DTYPE)
+    per_step = args.per_step or "per_step_accuracy" in cfg
+    options = {"per_step": True} if per_step else {}
+    report = task.evaluate(model, data, progress=False, spikes=spikes, dtype=CARD_DTYPE, **options)
     extra = {k: v for k, v in cfg.items() if k not in DERIVED}
     extra["metrics"] = {**cfg.get("metrics", {}), **report["metrics"]}
     if "profile" in cfg:
         extra["profile"] = {k: report.get(k, cfg["profile"][k]) for k in cfg["profile"]}
+    if per_step:
+        extra["per_step_accuracy"] = report["per_step_accuracy"]
     extra["evaluation"] = card_evaluation(model, tag, spikes)
     zoo.save_pretrained(model, folder, tag=tag, extra_config=extra)
     if sha256_file(folder / WEIGHTS_NAME) != sha:

@@ -28,7 +28,9 @@ class UnknownNameError(ZooError, LookupError):
         elif len(known) <= self.LIST_ALL:
             listing = f" Registered {kind}s{where}: {', '.join(known)}."
         else:
-            listing = f" Registered {kind}s{where}: {len(known)} (zoo.list_{kind.replace(' ', '_')}s() shows them)"
+            listing = (
+                f" Registered {kind}s{where}: {len(known)} (zoo.list_{kind.replace(' ', '_')}s() shows them)"
+            )
         super().__init__(f"unknown {kind} {name!r}{where}{hint}.{listing}")
 
     def __str__(self) -> str:  # LookupError would quote the message like a KeyError otherwise

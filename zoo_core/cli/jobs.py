@@ -71,6 +71,11 @@ class EvalCommand(Command):
             "spikes) or events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
         )
         add_dtype_argument(parser, "evaluation")
+        parser.add_argument(
+            "--per-step",
+            action="store_true",
+            help="classifiers: also the accuracy after 1..T time steps (cumulative mean of the per-step logits)",
+        )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -123,7 +128,13 @@ class EvalCommand(Command):
             model, dataset=args.dataset, split=args.split, weights=weights, weights_config=card
         )
         report = task.evaluate(
-            model, data, batch_size=args.batch_size, progress=not args.json, spikes=args.spikes, dtype=dtype
+            model,
+            data,
+            batch_size=args.batch_size,
+            progress=not args.json,
+            spikes=args.spikes,
+            dtype=dtype,
+            **({"per_step": True} if args.per_step else {}),
         )
         report = {
             "model": name,

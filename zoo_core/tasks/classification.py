@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import load_dataset
+from ..errors import ConfigError
 from ..hub import save_pretrained
 from ..hub.cards import format_number
 from ..info import IOSpec, Metric, TensorSpec
@@ -61,12 +62,23 @@ def evaluate(
     device: str | torch.device = "cpu",
     spikes: str = "binary",
     dtype: str | None = None,
+    per_step: bool = False,
 ) -> dict[str, Any]:
-    """Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``.
+    r"""Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``.
+
+    ``per_step=True`` also reports ``per_step_accuracy``: the accuracy of the readout after the first
+    :math:`t = 1..T` steps, :math:`\arg\max \frac{1}{t}\sum_{s \le t} y_s` (the cumulative mean of the per-step
+    logits of the model's ``forward_steps``), the curve of conversion papers (accuracy against time steps).
 
     ``spikes`` is :func:`zoo_core.profiling.profile`'s: ``"events"`` counts graded spikes (amplitude
     :math:`\theta`, :math:`k\theta`, real values) as events instead of analog values. ``dtype`` (``"float64"``)
     evaluates a copy of the model in that precision (see :func:`cast_model`)."""
+    steps_fn = getattr(model, "forward_steps", None)
+    if per_step and not callable(steps_fn):
+        raise ConfigError(
+            f"{type(model).__name__} has no forward_steps (per-step logits [T, B, classes]), so its accuracy per "
+            "time step cannot be measured"
+        )
     from tqdm import tqdm  # progress bars load with the first evaluation
 
     model = cast_model(model, dtype).to(device).eval()
@@ -74,6 +86,7 @@ def evaluate(
     loader = DataLoader(data, batch_size=batch_size, collate_fn=getattr(data, "collate_fn", None))
     correct = total = 0
     seconds = 0.0
+    correct_t: Tensor | None = None
     for x, y in tqdm(loader, desc="accuracy", disable=None if progress else True, leave=False):
         x, y = cast_input(x, dtype).to(device), y.to(device)
         t0 = time.perf_counter()
@@ -81,6 +94,11 @@ def evaluate(
         seconds += time.perf_counter() - t0
         correct += int((logits.argmax(-1) == y).sum())
         total += len(y)
+        if per_step:
+            steps = model.forward_steps(x)  # [T, B, classes]
+            n = torch.arange(1, steps.shape[0] + 1, dtype=steps.dtype, device=steps.device).view(-1, 1, 1)
+            hits = ((steps.cumsum(0) / n).argmax(-1) == y).sum(1).cpu()
+            correct_t = hits if correct_t is None else correct_t + hits
     sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
     fired = neurons = 0.0
     convention = ""
@@ -103,6 +121,11 @@ def evaluate(
         **{k: v / max(total, 1) for k, v in sums.items()},
         "convention": convention,
         "samples_per_second": total / seconds if seconds > 0 else float("inf"),
+        **(
+            {"per_step_accuracy": (correct_t.double() / max(total, 1)).tolist()}
+            if correct_t is not None
+            else {}
+        ),
     }
 
 
@@ -151,6 +174,9 @@ class ImageClassification(Task):
             ("throughput", f"{report['samples_per_second']:,.0f} samples/s"),
         ]
         lines = [title, *(f"  {k:<18}{v}" for k, v in rows), f"  energy convention: {ENERGY_NOTE}"]
+        if report.get("per_step_accuracy"):
+            curve = ", ".join(f"t={t} {a:.4f}" for t, a in enumerate(report["per_step_accuracy"], 1))
+            lines.append(f"  accuracy per step (cumulative mean of the logits): {curve}")
         if report.get("spikes") == "events":
             lines.append(
                 "  spikes: events (every non-zero neuron output counts as one event, whatever its value)"
@@ -265,6 +291,13 @@ class ImageClassification(Task):
         if profile_:
             convention = profile_.get("convention", ENERGY_NOTE).rstrip(".")
             lines += ["", f"Energy convention: {convention}."]
+        curve = config.get("per_step_accuracy")
+        if curve and lines:
+            steps = ", ".join(f"{format_number(a)} (t={t})" for t, a in enumerate(curve, 1))
+            lines += [
+                "",
+                f"Accuracy after the first t time steps (readout: mean of the logits so far): {steps}.",
+            ]
         return lines or super().card_results(config)
 
     def describe_comparison(self, key: str) -> str:

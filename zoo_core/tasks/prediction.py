@@ -394,6 +394,8 @@ class VideoPrediction(Task):
 
     def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
         """:func:`evaluate_prediction` (``spikes`` is not used: predictors are not profiled here)."""
+        if options.pop("per_step", False):
+            raise ConfigError(f"task {self.name!r}: --per-step is the accuracy curve of classifiers")
         spikes = options.pop("spikes", "binary")
         if spikes != "binary":
             raise ConfigError(f"task {self.name!r}: --spikes {spikes} applies to classifiers' profiles only")
