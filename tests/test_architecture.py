@@ -30,7 +30,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("kernels", ("zoo_core.kernels",)),
     ("neurons", ("zoo_core.neurons",)),
     ("layers", ("zoo_core.layers",)),
-    ("models, learning rules, profiling", ("zoo_core.models", "zoo_core.learning", "zoo_core.profiling")),
+    (
+        "models, learning rules, profiling",
+        ("zoo_core.models", "zoo_core.learning", "zoo_core.profiling", "zoo_core.memory"),
+    ),
     ("data", ("zoo_core.data",)),
     ("hub", ("zoo_core.hub",)),
     ("tasks", ("zoo_core.tasks",)),

@@ -104,7 +104,10 @@ def test_render_cards_tool_check_mode_finds_a_stale_card(tmp_path: Path, monkeyp
     monkeypatch.setattr(render_cards, "ROOT", root)
     monkeypatch.setattr(render_cards, "shipped_folders", lambda: [dst])
     assert render_cards.main(["--check"]) == 0
-    (dst / CARD_NAME).write_text((dst / CARD_NAME).read_text().replace("0.99", "0.98"))
+    card = (dst / CARD_NAME).read_text()
+    stale = card.replace("## ", "## (an edit by hand) ", 1)  # any drift from the rendered card
+    assert stale != card
+    (dst / CARD_NAME).write_text(stale)
     weights = (dst / WEIGHTS_NAME).read_bytes()
     assert render_cards.main(["--check"]) == 1
     assert render_cards.main([]) == 0 and (dst / CARD_NAME).read_text() == folder_card(dst)

@@ -52,6 +52,7 @@ from .layers import (
     wrap_stepwise,
 )
 from .learning import BPTT, ConversionRule, LearningRule, TrainingRule
+from .memory import LiveOutputMeter, SavedTensorMeter, measure_saved
 from .models.base import SpikingClassifier
 from .models.qcfs import (
     VGG13_CFG,
@@ -107,9 +108,11 @@ __all__ = [
     "IOSpec",
     "InputError",
     "LearningRule",
+    "LiveOutputMeter",
     "Metric",
     "Paper",
     "QCFSBasicBlock",
+    "SavedTensorMeter",
     "SeqStepWise",
     "SpikingClassifier",
     "State",
@@ -151,6 +154,7 @@ __all__ = [
     "init_qcfs_vgg",
     "is_qcfs",
     "linear_fanout",
+    "measure_saved",
     "parameter_counts",
     "pgd",
     "preprocessing",

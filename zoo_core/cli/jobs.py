@@ -27,6 +27,12 @@ from .base import (
 DEFAULT_EVAL = "spiking_cnn.digits_t4"
 
 
+FORCE_HELP = (
+    "skip the resource guard, which refuses a run whose dry run on two samples predicts more memory than 80%% of "
+    "what is available"
+)
+
+
 @command
 class EvalCommand(Command):
     """Evaluate a model the way its task does, and print its report.
@@ -76,6 +82,7 @@ class EvalCommand(Command):
             action="store_true",
             help="classifiers: also the accuracy after 1..T time steps (cumulative mean of the per-step logits)",
         )
+        parser.add_argument("--force", action="store_true", help=FORCE_HELP)
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -126,6 +133,9 @@ class EvalCommand(Command):
         dtype = precision(args.dtype, card)
         dataset, data = task.eval_data(
             model, dataset=args.dataset, split=args.split, weights=weights, weights_config=card
+        )
+        task.check_memory(
+            f"zoo eval {name}", model, data, args.batch_size, training=False, force=args.force, dtype=dtype
         )
         report = task.evaluate(
             model,
@@ -185,6 +195,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. digits_t4")
     p.add_argument("--log-json", default=None, help="write per-rank results to FILE.rank<N> (for tests)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     return p
 
 

@@ -17,19 +17,22 @@ supervised ``(input, target)`` task whose metrics are reported as a table.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import difflib
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..hub import read_config, resolve_source
 from ..hub.cards import format_number
 from ..info import IOSpec, Metric, WeightInfo
 from ..plugins import create, entry, runtime
+from .resources import MemoryEstimate, check_fits
 
 __all__ = [
     "CARD_DTYPE",
@@ -41,6 +44,7 @@ __all__ = [
     "cast_input",
     "cast_model",
     "get_task",
+    "model_dtype",
     "validation_problems",
 ]
 
@@ -69,6 +73,11 @@ def cast_model(model: nn.Module, dtype: str | None) -> nn.Module:
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return copy.deepcopy(model).to(DTYPES[dtype])
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of ``model``'s first parameter (float32 for a model without parameters)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
 def cast_input(x: Tensor, dtype: str | None) -> Tensor:
@@ -107,6 +116,8 @@ class TrainConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1)
     log_json: str | None = None
     verbose: bool = True
+    #: skip the resource guard (:mod:`zoo_core.tasks.resources`)
+    force: bool = False
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -222,6 +233,59 @@ class Task:
         """Train ``cfg.model`` and (with ``cfg.out``) write a weight folder with its card."""
         raise ConfigError(f"task {self.name!r} has no training loop; zoo train cannot train its models")
 
+    def memory_probe(self, model: nn.Module, batch: Any) -> Tensor:
+        """A training loss of ``model`` on ``batch`` (a few samples, as the task's data loader yields them; cast
+        to the model's precision): the resource guard's dry run (:mod:`zoo_core.tasks.resources`). A task that
+        does not override it is not checked."""
+        raise NotImplementedError
+
+    def check_memory(
+        self,
+        what: str,
+        model: nn.Module,
+        data: Dataset,
+        batch_size: int,
+        training: bool,
+        force: bool = False,
+        smaller: str = "",
+        dtype: str | None = None,
+        step: Callable[[nn.Module, Any], object] | None = None,
+    ) -> MemoryEstimate | None:
+        """Refuse (:class:`ConfigError`) a run of ``model`` on batches of ``data`` that would not fit in memory
+        (:func:`zoo_core.tasks.resources.check_fits`), dry-running two samples: :meth:`memory_probe` (and its
+        loss's backward when ``training``), or ``step(model, batch)`` where given (e.g. a learning rule's whole
+        training step). A no-op for a task without a probe."""
+        if step is None and type(self).memory_probe is Task.memory_probe:  # type: ignore[comparison-overlap]
+            return None
+        n = min(2, len(data))  # two: batch norm in training mode needs more than one value per channel
+        if n == 0:
+            return None
+        batch = next(
+            iter(
+                DataLoader(Subset(data, range(n)), batch_size=n, collate_fn=getattr(data, "collate_fn", None))
+            )
+        )
+
+        def run(m: nn.Module) -> None:
+            if step is not None:
+                step(m, batch)
+                return
+            loss = self.memory_probe(m, batch)
+            if training:
+                loss.backward()
+
+        return check_fits(
+            what,
+            model,
+            run,
+            batch_size,
+            training=training,
+            samples=n,
+            force=force,
+            smaller=smaller,
+            dtype=DTYPES[dtype] if dtype else None,
+        )
+
     # -- cards -------------------------------------------------------------------------------------------------
     def card_usage(self, full_name: str, args: dict[str, Any]) -> list[str]:
         """Python lines of the card's usage example after ``model = zoo.create_model(...)``."""
@@ -299,3 +363,27 @@ class Task:
 def get_task(name: str) -> Task:
     """The registered task ``name`` (``zoo.list_tasks()``)."""
     return create("task", name)  # type: ignore[no-any-return]
+
+
+def published_recipes(model: str, limit: int = 1) -> str:
+    """The training commands of published weight sets of ``model``'s family that ship locally (package or folder
+    sources; nothing is downloaded), the most similar model names first: settings known to fit, for the resource
+    guard's message."""
+    reg = runtime().registries["model"]
+    family = reg.get(model).info.family or model  # type: ignore[attr-defined]
+    found: list[tuple[float, str]] = []
+    for name in reg.names():
+        info = reg.get(name).info
+        if (info.family or name) != family:  # type: ignore[attr-defined]
+            continue
+        for tag, w in info.weights.items():  # type: ignore[attr-defined]
+            if w.source.startswith("hf://"):
+                continue
+            try:
+                command = (read_config(resolve_source(w.source)).get("training") or {}).get("command")
+            except Exception:  # a broken folder must not hide the guard's own message
+                continue
+            if command:
+                similarity = difflib.SequenceMatcher(None, model, name).ratio()
+                found.append((-similarity, f"{name}.{tag} was trained with `{command}`"))
+    return "; ".join(text for _, text in sorted(found)[:limit])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -30,8 +31,17 @@ from ..info import IOSpec, Metric, TensorSpec
 from ..plugins import create, entry, model_config, runtime, split_tag
 from ..profiling import profile
 from .attacks import gradient_settings, robust_accuracy
-from .base import CARD_DTYPE, Task, TrainConfig, card_evaluation, cast_input, cast_model
-from .training import build_model, describe_optimizer, distributed, fit
+from .base import (
+    CARD_DTYPE,
+    Task,
+    TrainConfig,
+    card_evaluation,
+    cast_input,
+    cast_model,
+    model_dtype,
+    published_recipes,
+)
+from .training import build_model, describe_optimizer, distributed, fit, rule_step
 
 __all__ = ["CLASSIFICATION_IO", "ImageClassification", "accuracy", "cast_input", "cast_model", "evaluate"]
 
@@ -193,6 +203,11 @@ class ImageClassification(Task):
         settings = gradient_settings(model) if ensemble else None
         return robust_accuracy(model, data, settings=settings, **options)
 
+    def memory_probe(self, model: nn.Module, batch: Any) -> Tensor:
+        """Cross-entropy of ``model``'s logits on ``batch`` (the resource guard's dry run)."""
+        x, y = batch
+        return F.cross_entropy(model(x.to(model_dtype(model))), y)
+
     # -- training ----------------------------------------------------------------------------------------------
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
@@ -211,6 +226,16 @@ class ImageClassification(Task):
             model = build_model(cfg.model, **cfg.model_kwargs).to(dist.device)
             rule = create("learning_rule", cfg.learning_rule, **cfg.rule_kwargs)
             model = rule.prepare(model)
+            self.check_memory(
+                f"zoo train {cfg.model}",
+                model,
+                train_set,
+                cfg.batch_size,
+                training=True,
+                force=cfg.force,
+                smaller=published_recipes(cfg.model),
+                step=rule_step(rule),
+            )
             result = fit(cfg, model, train_set, rule.training_step, dist)
             if dist.rank == 0:
                 result["test_accuracy"] = accuracy(model, test_set)

@@ -34,7 +34,16 @@ from ..errors import ConfigError, InputError
 from ..hub import save_pretrained
 from ..info import IOSpec, Metric, TensorSpec, WeightInfo
 from ..plugins import create, entry
-from .base import CARD_DTYPE, Task, TrainConfig, card_evaluation, cast_input, cast_model
+from .base import (
+    CARD_DTYPE,
+    Task,
+    TrainConfig,
+    card_evaluation,
+    cast_input,
+    cast_model,
+    model_dtype,
+    published_recipes,
+)
 from .training import build_model
 
 __all__ = [
@@ -260,10 +269,20 @@ def train_prediction(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs)
     args = dict(model.zoo_args)
-    dataset = VideoPrediction().accept_dataset(cfg.dataset or VideoPrediction.default_dataset)
+    task = VideoPrediction()
+    dataset = task.accept_dataset(cfg.dataset or VideoPrediction.default_dataset)
     ds_kwargs = {"seed": cfg.seed}
     train_set = prediction_dataset(dataset, "train", args, **ds_kwargs)
     test_set = prediction_dataset(dataset, "test", args, **ds_kwargs)
+    task.check_memory(
+        f"zoo train {cfg.model}",
+        model,
+        train_set,
+        cfg.batch_size,
+        training=True,
+        force=cfg.force,
+        smaller=published_recipes(cfg.model),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = -(-len(train_set) // cfg.batch_size)
     total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
@@ -432,6 +451,13 @@ class VideoPrediction(Task):
         if not base and metric in METRICS:
             return f"{metric} of the copy-last-observed-frame baseline on the same sequences (not a model)"
         return ""
+
+    def memory_probe(self, model: nn.Module, batch: Any) -> Tensor:
+        """The training loss (MSE of all next-frame predictions, no teacher forcing) on ``batch``."""
+        x, y = batch
+        frames = torch.cat([x, y], 1).to(model_dtype(model))
+        mask = frames.new_zeros(frames.shape[0], y.shape[1] - 1)
+        return F.mse_loss(model.rollout(frames, mask), frames[:, 1:])
 
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False

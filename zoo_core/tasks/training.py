@@ -14,6 +14,7 @@ learning rule, hyper-parameters, command) is recorded in the folder's ``config.j
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -240,3 +241,14 @@ def recipe_command(prefix: str, argv: list[str]) -> str:
     if os.environ.get("ZOO_KERNELS"):
         command = f"ZOO_KERNELS={shlex.quote(os.environ['ZOO_KERNELS'])} {command}"
     return command
+
+
+def rule_step(rule: Any) -> Callable[[nn.Module, Any], object]:
+    """``step(model, batch)``: one whole training step of a copy of ``rule`` (random streams and records of the
+    rule left alone) with an SGD optimiser of learning rate 0: the resource guard's dry run of a training rule."""
+
+    def step(model: nn.Module, batch: Any) -> object:
+        twin = copy.deepcopy(rule)
+        return twin.training_step(model, batch, torch.optim.SGD(model.parameters(), lr=0.0))
+
+    return step

@@ -16,21 +16,15 @@ Because the EM-PF membrane enters the next step detached and the spike is an exa
 gradients"), and the activations kept for backward never span more than one step: memory does not grow with T.
 The BPTT baseline is the core's ``bptt`` rule (one loss on the mean logits, backward through all steps).
 
-:class:`SavedTensorMeter` measures the bytes autograd keeps for backward (``saved_tensors_hooks``), per storage,
-holding only a detached alias so the measurement itself creates no reference cycles.
+Memory is measured with the core's :class:`zoo_core.memory.SavedTensorMeter` (bytes autograd keeps for backward).
 """
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-from collections.abc import Iterator
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.sdk import ConfigError, TrainingRule, streaming
+from zoo_core.sdk import ConfigError, SavedTensorMeter, TrainingRule, measure_saved, streaming
 
 __all__ = ["EMPFOnline", "SavedTensorMeter", "measure_saved", "online_gradients", "training_step_memory"]
 
@@ -112,83 +106,6 @@ def online_gradients(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor
     grads = {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
     net.zero_grad(set_to_none=True)
     return grads
-
-
-class _Held:
-    """A saved tensor as autograd holds it: a detached alias plus this meter's bookkeeping."""
-
-    __slots__ = ("__weakref__", "t")
-
-    def __init__(self, t: Tensor) -> None:
-        self.t = t
-
-
-class SavedTensorMeter:
-    """Peak bytes of tensors saved for backward, counted once per storage, while the meter is active.
-
-    >>> meter = SavedTensorMeter()
-    >>> with meter:
-    ...     loss = model(x).sum(); loss.backward()
-    >>> meter.peak_bytes
-
-    A pack hook records the storage of every saved tensor (reference-counted: a storage saved by several nodes is
-    counted once) and stores a *detached* alias; the count drops when autograd frees the saved tensor (after
-    backward, or when the graph is discarded). Holding the saved tensor itself would tie outputs to their own
-    graph nodes (reference cycles) and keep graphs alive past backward.
-    """
-
-    def __init__(self) -> None:
-        self.live_bytes = 0
-        self.peak_bytes = 0
-        self._refs: dict[tuple[str, int], list[int]] = {}  # storage -> [count, bytes]
-        self._ctx: Any = None
-
-    def reset_peak(self) -> None:
-        self.peak_bytes = self.live_bytes
-
-    def _release(self, key: tuple[str, int]) -> None:
-        entry = self._refs.get(key)
-        if entry is None:
-            return
-        entry[0] -= 1
-        if entry[0] == 0:
-            self.live_bytes -= entry[1]
-            del self._refs[key]
-
-    def _pack(self, t: Tensor) -> _Held:
-        st = t.untyped_storage()
-        key = (str(t.device), st.data_ptr())
-        entry = self._refs.get(key)
-        if entry is None:
-            self._refs[key] = [1, st.nbytes()]
-            self.live_bytes += st.nbytes()
-            self.peak_bytes = max(self.peak_bytes, self.live_bytes)
-        else:
-            entry[0] += 1
-        held = _Held(t.detach())
-        weakref.finalize(held, self._release, key)
-        return held
-
-    @staticmethod
-    def _unpack(held: _Held) -> Tensor:
-        return held.t
-
-    def __enter__(self) -> SavedTensorMeter:
-        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
-        self._ctx = None
-
-
-@contextlib.contextmanager
-def measure_saved(meter: SavedTensorMeter | None = None) -> Iterator[SavedTensorMeter]:
-    """``with measure_saved() as m: ...`` then ``m.peak_bytes``."""
-    m = meter or SavedTensorMeter()
-    with m:
-        yield m
 
 
 def training_step_memory(
