@@ -20,7 +20,10 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "spiking_cnn", "--batch-size", "0"], "batch_size: Input should be greater than or equal to 1"),
     (["train", "spiking_cnn", "--rule-kwargs", '{"foo": 1}'], "does not accept foo"),
     (["train", "spiking_cnn", "--rule-kwargs", "foo"], "not valid JSON"),
-    (["train", "spiking_cnn", "--model-kwargs", '{"T": 0}'], "T (number of time steps) must be an integer >= 1"),
+    (
+        ["train", "spiking_cnn", "--model-kwargs", '{"T": 0}'],
+        "T (number of time steps) must be an integer >= 1",
+    ),
     (["train", "spiking_cnn", "--learning-rule", "sgdd"], "unknown learning rule 'sgdd'"),
     (["train", "spiking_cnn", "--dataset", "moving_digits"], "is made for the task 'video-prediction'"),
     (["eval", DEMO, "--pretrained", "--dataset", "/no/such/folder"], "not a registered data set"),
@@ -38,7 +41,10 @@ CASES: list[tuple[list[str], str]] = [
     (["card", "spiking_cnn"], "give a weight tag: spiking_cnn.digits_t4"),
     (["download", "spiking_cnn.nope"], "give a published weight set of spiking_cnn"),
     (["push", "/no/such/folder", "me/repo"], "not a folder"),
-    (["convert", "--official", "/no/such.pth", "--model", "spiking_cnn", "--out", "x"], "checkpoint not found"),
+    (
+        ["convert", "--official", "/no/such.pth", "--model", "spiking_cnn", "--out", "x"],
+        "checkpoint not found",
+    ),
     (["new-plugin", "Bad Name"], "invalid plugin name"),
     (["bench-neuron", "lifx"], "unknown neuron 'lifx'"),
     (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
