@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("zoo_core.tasks",)),
     ("core registrations", ("zoo_core.builtins",)),
     ("public API", ("zoo_core.api",)),
-    ("on the API", ("zoo_core.sdk", "zoo_core.testing", "zoo_core.timm_interop", "zoo_core")),
+    ("on the API", ("zoo_core.sdk", "zoo_core.testing", "zoo_core.timm_interop", "zoo_core.viz", "zoo_core")),
     ("command line", ("zoo_core.cli",)),
 ]
 

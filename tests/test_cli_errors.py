@@ -48,6 +48,24 @@ CASES: list[tuple[list[str], str]] = [
     (["new-plugin", "Bad Name"], "invalid plugin name"),
     (["bench-neuron", "lifx"], "unknown neuron 'lifx'"),
     (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+    (["plot", "raster", DEMO, "--pretrained", "--out", "x.jpg"], "name a FILE.png or FILE.svg, got 'x.jpg'"),
+    (["plot", "raster", DEMO, "--pretrained", "--out", "no/x.png"], "the folder 'no' does not exist"),
+    (
+        ["plot", "raster", DEMO, "--pretrained", "--out", "x.png", "--layer", "nope"],
+        "no spiking layer 'nope'; layers: features.1, features.4",
+    ),
+    (
+        ["plot", "trace", DEMO, "--pretrained", "--out", "x.png", "--neuron", "5000"],
+        "neuron 5000 is out of range",
+    ),
+    (
+        ["plot", "rates", DEMO, "--pretrained", "--out", "x.png", "--index", "9999"],
+        "--index 9999 is out of range",
+    ),
+    (["plot", "frames", DEMO, "--pretrained", "--out", "x.png", "--count", "0"], "--count must be >= 1"),
+    (["plot", "curves", "no_such.jsonl", "--out", "x.png"], "run log not found: 'no_such.jsonl'"),
+    (["plot", "raster", "--out", "x.png"], "the following arguments are required: NAME[.TAG]"),
+    (["plot", "histogram"], "invalid choice: 'histogram'"),
 ]
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 import zoo_core as zoo
 from zoo_core import timm_interop
 from zoo_core.data import image_folder
-from zoo_core.data.preprocessing import model_preprocessing
+from zoo_core.data.preprocessing import model_preprocessing, takes_images
 from zoo_core.errors import ConfigError, WeightsError
 
 timm = pytest.importorskip("timm")
@@ -53,7 +53,7 @@ def test_zoo_models_are_created_by_timm_without_clashes(registered):
     before = set(timm.list_models()) - set(registered)
     names = zoo.register_with_timm()
     after = set(timm.list_models())
-    assert names == registered == ["zoo_" + n for n in zoo.list_models()]
+    assert names == registered == ["zoo_" + n for n in zoo.list_models() if takes_images(n)]
     assert before <= after and after - before == set(names)  # nothing of timm's was replaced
     model = timm.create_model("zoo_spiking_cnn", num_classes=5, T=2, drop_rate=0.0)
     assert model.zoo_name == "spiking_cnn" and model(torch.rand(2, 1, 8, 8)).shape == (2, 5)
@@ -123,8 +123,13 @@ def test_data_config_of_an_imagenet_model_is_its_resize_crop_and_mean_std(tmp_pa
     assert torch.equal(data[0][0], x)
 
 
-def test_every_model_carries_its_registered_preprocessing_as_timm_data_config():
+def test_only_image_models_are_timm_models():
     for name in zoo.list_models():
+        assert timm.models.is_model(f"zoo_{name}") == takes_images(name), name
+
+
+def test_every_model_carries_its_registered_preprocessing_as_timm_data_config():
+    for name in filter(takes_images, zoo.list_models()):
         d = zoo.model_info(name).defaults
         pre = zoo.model_info(name).preprocessing
         cfg = timm.data.resolve_data_config(
@@ -140,8 +145,10 @@ def test_every_model_carries_its_registered_preprocessing_as_timm_data_config():
 
 def test_pretrained_models_carry_the_data_config_of_their_weights():
     for full in zoo.list_models(pretrained=True):
-        m = timm.create_model("zoo_" + full, pretrained=True)
         name = full.split(".")[0]
+        if not takes_images(name):
+            continue
+        m = timm.create_model("zoo_" + full, pretrained=True)
         expected = model_preprocessing(name, m.zoo_args).timm_data_config()
         cfg = timm.data.resolve_data_config(model=m)
         assert cfg == {k: expected[k] for k in cfg}, full

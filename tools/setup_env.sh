@@ -19,7 +19,7 @@ PIP="$VENV/bin/python -m pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "[setup] torch==2.14.1 torchvision==0.29.1 (pinned)"
 $PIP install -q "torch==2.14.1" "torchvision==0.29.1" setuptools wheel
-editable=(-e ".[dev]")
+editable=(-e ".[dev,viz]")  # viz: matplotlib, for zoo.viz / zoo plot and their tests
 for p in plugins/*/; do
     [ -f "$p/pyproject.toml" ] && editable+=(-e "$p")
 done

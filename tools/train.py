@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from zoo_core.cli.jobs import add_train_arguments, config_from_args
-from zoo_core.tasks import train
-from zoo_core.tasks.training import recipe_command
+from zoo_core.cli.jobs import add_train_arguments, run_training
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="tools/train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     args = add_train_arguments(parser).parse_args(argv)
-    train(config_from_args(args), recipe_command("python tools/train.py", argv))
-    return 0
+    return run_training(args, "python tools/train.py", argv)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ _API = (
     "list_tasks",
     "task_info",
     "get_task",
+    "list_recipes",
+    "recipe_info",
     "entry_info",
     "from_official",
     "official_config",
@@ -52,6 +54,7 @@ _API = (
     "register_dataset",
     "register_kernel",
     "register_task",
+    "register_recipe",
     "unregister",
     "save_pretrained",
     "load_pretrained",
@@ -71,6 +74,7 @@ _INFO = (
     "NeuronInfo",
     "PluginInfo",
     "TaskInfo",
+    "RecipeInfo",
     "Paper",
     "IOSpec",
     "TensorSpec",
@@ -108,6 +112,7 @@ _SUBMODULES = {
     "tasks",
     "testing",
     "timm_interop",
+    "viz",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]

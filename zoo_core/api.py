@@ -45,6 +45,7 @@ from .info import (
     ModelInfo,
     NeuronInfo,
     PluginInfo,
+    RecipeInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "list_models",
     "list_neurons",
     "list_plugins",
+    "list_recipes",
     "list_surrogates",
     "list_tasks",
     "load_pretrained",
@@ -81,11 +83,13 @@ __all__ = [
     "neuron_info",
     "official_config",
     "push_to_hub",
+    "recipe_info",
     "register_dataset",
     "register_kernel",
     "register_learning_rule",
     "register_model",
     "register_neuron",
+    "register_recipe",
     "register_surrogate",
     "register_task",
     "save_pretrained",
@@ -317,6 +321,26 @@ def register_learning_rule(
 
 def register_dataset(name: str | None = None, *, owner: str | None = None, **meta: Any) -> Callable[[F], F]:
     return _decorator("dataset", name, meta, owner)
+
+
+def list_recipes(pattern: str = "*", model: str | None = None) -> list[str]:
+    """Registered training recipes (``zoo train MODEL --recipe NAME``); ``model``: only those made for it."""
+    names = _reg("recipe").names(pattern)
+    if model is None:
+        return names  # type: ignore[no-any-return]
+    base = split_tag(model)[0]
+    return [n for n in names if any(fnmatch.fnmatchcase(base, p) for p in recipe_info(n).models)]
+
+
+def recipe_info(name: str) -> RecipeInfo:
+    """A recipe's settings, the models it is for, its source and its differences from the paper's run."""
+    return entry("recipe", name).info  # type: ignore[return-value]
+
+
+def register_recipe(name: str, settings: dict[str, Any], *, owner: str | None = None, **meta: Any) -> Any:
+    """Register a training recipe in-process (plugins use the ``register_recipes`` hook)."""
+    who = owner or registration_owner(_caller_module())
+    return make_register(runtime().registries, "recipe", who)(name, settings, **meta)
 
 
 def register_task(task: type[Task], *, owner: str | None = None, **meta: Any) -> type[Task]:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .data import MovingDigits, cifar10_dvs, digits, digits_70_30
-from .info import Paper, WeightInfo
+from .info import ZOO_CORE_PAPER, Paper, WeightInfo
 from .kernels import lif_compiled, lif_triton
 from .kernels.lif import lif_multistep_reference
 from .learning import BPTT
@@ -255,4 +255,18 @@ def register_datasets(register: Any) -> None:
         title="CIFAR10-DVS",
         description="CIFAR10-DVS from a local folder (root=...; nothing is downloaded): [M,2,48,48] event "
         "frames, official LM-HT split (90/10 per class); batch with collate_fn (time first)",
+    )
+
+
+@hookimpl
+def register_recipes(register: Any) -> None:
+    register(
+        "spiking_cnn_digits",
+        {"dataset": "digits", "epochs": 40, "lr": 0.005, "batch_size": 64, "optimizer": "adamw", "seed": 0},
+        models=("spiking_cnn",),
+        paper=ZOO_CORE_PAPER,
+        description="the demo weights spiking_cnn.digits_t4: AdamW, cosine, 40 epochs on the 8x8 digits",
+        source="zoo_core/weights/spiking_cnn.digits_t4/config.json (training.command)",
+        differences="the shipped weights were trained with ZOO_KERNELS=lif_multistep=reference; another LIF "
+        "kernel rounds differently in float32, so a rerun lands close to, not exactly on, its accuracy",
     )

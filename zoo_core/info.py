@@ -219,6 +219,24 @@ class CountingRuleInfo(EntryInfo):
         return v
 
 
+class RecipeInfo(EntryInfo):
+    """A named training recipe (``zoo train MODEL --recipe NAME``): the settings of a paper's training run as
+    ``zoo train`` options (:class:`zoo_core.tasks.TrainConfig` fields), the models it is for, where each number
+    comes from and how a zoo run differs from the paper's."""
+
+    kind: str = "recipe"
+    #: TrainConfig fields (``epochs``, ``lr``, ``optimizer``, ``mixup``, ``rule_kwargs``, ``model_kwargs``...)
+    settings: dict[str, Any]
+    #: model names or fnmatch patterns (``spikingresformer_*``) the recipe trains
+    models: tuple[str, ...] = ()
+    #: where the numbers come from (paper section, official config file)
+    source: str = ""
+    #: what a zoo run does differently from the paper's (hardware, per-step schedule, ...)
+    differences: str = ""
+    #: the data it trains on when ``settings`` names no registered data set (``zoo train`` asks for --dataset)
+    data: str = ""
+
+
 class PluginInfo(BaseModel):
     """One discovered plugin and how its loading went."""
 
@@ -244,4 +262,5 @@ INFO_CLASSES: dict[str, type[EntryInfo]] = {
     "dataset": DatasetInfo,
     "counting_rule": CountingRuleInfo,
     "task": TaskInfo,
+    "recipe": RecipeInfo,
 }

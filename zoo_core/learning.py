@@ -38,6 +38,8 @@ class TrainingRule(LearningRule):
     """A training algorithm: ``prepare`` once, then ``training_step`` per batch."""
 
     category = "training"
+    #: whether ``training_step`` takes soft targets ``[B, classes]`` (mixup/cutmix) besides class indices
+    soft_targets = False
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """Adapt ``model`` before training (default: unchanged)."""
@@ -68,6 +70,12 @@ class ConversionRule(LearningRule):
         raise NotImplementedError
 
 
+def class_indices(y: Tensor) -> Tensor:
+    """Class indices of targets: ``y`` itself, or the arg-max of soft targets ``[B, classes]`` (mixup/cutmix:
+    the larger share of the two mixed classes)."""
+    return y.argmax(-1) if y.dim() > 1 else y
+
+
 class BPTT(TrainingRule):
     r"""Surrogate-gradient backpropagation through time.
 
@@ -79,6 +87,8 @@ class BPTT(TrainingRule):
         label_smoothing: cross-entropy label smoothing.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
     """
+
+    soft_targets = True
 
     def __init__(self, label_smoothing: float = 0.0, grad_clip: float | None = None):
         super().__init__()
@@ -99,5 +109,5 @@ class BPTT(TrainingRule):
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
         optimizer.step()
-        acc = (logits.detach().argmax(-1) == y).float().mean()
+        acc = (logits.detach().argmax(-1) == class_indices(y)).float().mean()
         return {"loss": float(loss.detach()), "acc": float(acc)}

@@ -3,7 +3,7 @@
 A plugin is any importable object (usually a module) exposed through the setuptools entry-point group
 ``zoo_core`` that
 
-* declares the core API version it targets: ``ZOO_API_VERSION = "1.2"`` (same major as the core's
+* declares the core API version it targets: ``ZOO_API_VERSION = "1.3"`` (same major as the core's
   :data:`API_VERSION`, minor not newer), and
 * implements some of the hooks of :class:`ZooHookSpecs`, marked with :data:`hookimpl`. Each hook receives a
   ``register`` callable bound to the calling plugin, so the core knows who registered what.
@@ -22,6 +22,7 @@ module above them.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import os
@@ -42,7 +43,7 @@ from .version import __version__
 PROJECT = "zoo_core"
 ENTRY_POINT_GROUP = "zoo_core"
 #: Version of the plugin contract (hooks + register signatures). Bump the minor for additions.
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 CORE_OWNER = "zoo_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -91,6 +92,12 @@ class ZooHookSpecs:
         """Register dataset factories."""
 
     @hookspec
+    def register_recipes(self, register: Callable[..., Any]) -> None:
+        """Register training recipes: ``register(name, settings, models=(...), paper=..., source=...,
+        differences=...)`` with ``settings`` the ``zoo train`` options of a paper's run (``zoo train MODEL
+        --recipe NAME``; :class:`zoo_core.info.RecipeInfo`)."""
+
+    @hookspec
     def register_counting_rules(self, register: Callable[..., Any]) -> None:
         """Register profiling counting rules for the plugin's own layer types (:mod:`zoo_core.profiling`).
 
@@ -109,6 +116,7 @@ HOOK_KINDS = {
     "register_learning_rules": "learning_rule",
     "register_datasets": "dataset",
     "register_counting_rules": "counting_rule",
+    "register_recipes": "recipe",
 }
 
 #: the core's own registrations, loaded like a plugin by module name: the runtime sits below the layers that
@@ -269,11 +277,36 @@ def _add_counting_rule(
     return reg.add(name, rule, owner, module_type=key, **meta)
 
 
+class _Recipe:
+    # a recipe's factory: a fresh copy of its settings per call (no docstring: it would become the description)
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def __call__(self) -> dict[str, Any]:
+        return copy.deepcopy(self.settings)
+
+
+def _add_recipe(
+    regs: Registries, kind: str, owner: str, name: str, settings: dict[str, Any], **meta: Any
+) -> Any:
+    """``register(name, settings, *, models, paper, source, differences, description)``: ``settings`` are
+    ``zoo train`` options (checked against the training settings when the recipe is used)."""
+    if not isinstance(settings, dict) or not settings:
+        raise ConfigError(f"recipe {name!r}: settings must be a non-empty dict of zoo train options")
+    for key in ("model", "recipe", "run_dir", "resume", "out"):
+        if key in settings:
+            raise ConfigError(f"recipe {name!r}: {key!r} belongs to a run, not to a recipe")
+    meta.setdefault("description", "")
+    return regs[kind].add(name, _Recipe(dict(settings)), owner, settings=dict(settings), **meta)
+
+
 _ADDERS: dict[str, Callable[..., Any]] = {
     "task": _add_task,
     "model": _add_model,
     "kernel": _add_kernel,
     "counting_rule": _add_counting_rule,
+    "recipe": _add_recipe,
 }
 
 

@@ -22,7 +22,17 @@ from .info import INFO_CLASSES, EntryInfo
 #: ``official_config(state_dict) -> dict`` infers constructor overrides (e.g. num_classes) from it.
 ENTRY_HOOKS: dict[str, tuple[str, ...]] = {"model": ("from_official", "official_config")}
 
-KINDS = ("task", "model", "neuron", "surrogate", "learning_rule", "kernel", "dataset", "counting_rule")
+KINDS = (
+    "task",
+    "model",
+    "neuron",
+    "surrogate",
+    "learning_rule",
+    "kernel",
+    "dataset",
+    "counting_rule",
+    "recipe",
+)
 
 
 @dataclass

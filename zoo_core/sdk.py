@@ -51,7 +51,7 @@ from .layers import (
     replace_modules,
     wrap_stepwise,
 )
-from .learning import BPTT, ConversionRule, LearningRule, TrainingRule
+from .learning import BPTT, ConversionRule, LearningRule, TrainingRule, class_indices
 from .memory import LiveOutputMeter, SavedTensorMeter, measure_saved
 from .models.base import SpikingClassifier
 from .models.qcfs import (
@@ -137,6 +137,7 @@ __all__ = [
     "check_positive_int",
     "check_sequence",
     "check_time_steps",
+    "class_indices",
     "collate_time_first",
     "conv_fanout",
     "count_synaptic",

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from .api import create_model, list_models, model_info
-from .data.preprocessing import TIMM_PREFIX, timm_pretrained_cfg
+from .data.preprocessing import TIMM_PREFIX, takes_images, timm_pretrained_cfg
 from .errors import ConfigError, WeightsError
 from .hub import PACKAGE_SCHEME, WEIGHTS_NAME, load_state_dict_checked, read_safetensors, resolve_source
 from .plugins import entry
@@ -441,12 +441,13 @@ def register_with_timm(pattern: str = "*") -> list[str]:
 
     Safe to call again (e.g. after installing a plugin): names already registered by this module are refreshed,
     and a name timm already has from elsewhere is never overwritten. A model whose declared preprocessing
-    cannot become a timm data config is skipped with a warning naming the problem.
+    cannot become a timm data config is skipped with a warning naming the problem; models that do not take
+    images (spike clips, text features: no ``in_chans``/``img_size``) are not timm models and are left out.
     """
     tm = _timm()
     names = []
     for name in list_models():
-        if not fnmatch.fnmatchcase(name, pattern):
+        if not fnmatch.fnmatchcase(name, pattern) or not takes_images(name):
             continue
         tname = PREFIX + name
         if tm.is_model(tname):

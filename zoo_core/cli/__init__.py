@@ -14,12 +14,13 @@
     zoo bench-neuron NEURON              train spiking_cnn with NEURON next to LIF on digits
     zoo convert --official FILE ...      turn an official checkpoint into a weight folder
     zoo robust-eval NAME.TAG --attack A  clean and FGSM/PGD robust accuracy (robust)
+    zoo plot raster|rates|trace|frames|curves ... --out FILE.png|.svg   pictures (plot)
 
 The framework is :mod:`.base`; each command module registers its commands when imported. The CLI parses
 arguments and prints; the work is the public API's (:mod:`zoo_core.api`) and the tasks' (:mod:`zoo_core.tasks`).
 """
 
-from . import browse, jobs, robust, scaffold  # noqa: F401  (importing a command module registers its commands)
+from . import browse, jobs, plot, robust, scaffold  # noqa: F401  (importing a command module registers its commands)
 from .base import COMMANDS, EXIT_ERROR, EXIT_OK, CLIError, Command, build_parser, command, main
 
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "CLIError", "Command", "build_parser", "command", "main"]

@@ -27,7 +27,7 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 
 #: registry kinds in the order ``zoo info`` searches them
-INFO_KINDS = ("model", "neuron", "surrogate", "learning_rule", "dataset", "task", "kernel")
+INFO_KINDS = ("model", "neuron", "surrogate", "learning_rule", "dataset", "task", "recipe", "kernel")
 
 
 class CLIError(Exception):

@@ -31,11 +31,12 @@ class ListCommand(Command):
 
     PATTERN is an fnmatch pattern ('spiking*', '*_ti'); a plain word matches anywhere in the name
     ('cnn' is '*cnn*'). With --pretrained, list the published weight sets as NAME.TAG instead, which
-    `zoo_core.create_model("NAME.TAG", pretrained=True)` loads.
+    `zoo_core.create_model("NAME.TAG", pretrained=True)` loads. With --recipes, list the registered training
+    recipes (zoo train MODEL --recipe NAME) with the models they are for.
     """
 
     name = "list"
-    help = "list models (--pretrained: their published weight sets)"
+    help = "list models (--pretrained: their published weight sets; --recipes: training recipes)"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -44,11 +45,26 @@ class ListCommand(Command):
         parser.add_argument(
             "--pretrained", action="store_true", help="list published weight sets as NAME.TAG"
         )
+        parser.add_argument(
+            "--recipes", action="store_true", help="list training recipes (zoo train MODEL --recipe NAME)"
+        )
         parser.add_argument("--json", action="store_true", help="print a JSON array")
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..api import list_models  # lazy: zoo --help stays torch-free
+        from ..api import list_models, list_recipes, recipe_info  # lazy: zoo --help stays torch-free
 
+        if args.recipes:
+            recipes = list_recipes(pattern_arg(args.pattern))
+            if args.json:
+                print(as_json(recipes))
+            for name in [] if args.json else recipes:
+                info = recipe_info(name)
+                print(f"{name}  [{', '.join(info.models) or 'any model'}]  {info.description}".rstrip())
+            if not recipes:
+                note(
+                    "no recipes" + (f" match {args.pattern!r}" if args.pattern != "*" else " are registered")
+                )
+            return EXIT_OK
         names = list_models(pattern_arg(args.pattern), pretrained=args.pretrained)
         if args.json:
             print(as_json(names))

@@ -164,7 +164,7 @@ class EvalCommand(Command):
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``zoo train`` / ``tools/train.py`` (kept here: building ``zoo --help`` must not import torch)."""
-    p.add_argument("model", help="registered model name (zoo list)")
+    p.add_argument("model", nargs="?", help="registered model name (zoo list); optional with --resume")
     p.add_argument(
         "--dataset",
         default=None,
@@ -196,15 +196,137 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--tag", default=None, help="weight tag recorded in the folder, e.g. digits_t4")
     p.add_argument("--log-json", default=None, help="write per-rank results to FILE.rank<N> (for tests)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    g = p.add_argument_group("recipes")
+    g.add_argument(
+        "--recipe",
+        default=None,
+        help="start from a registered paper recipe (zoo list --recipes); options given explicitly override it",
+    )
+    g.add_argument(
+        "--print-recipe",
+        action="store_true",
+        help="print the recipe (its source, its differences from the paper's run, the full command) and exit",
+    )
+    g = p.add_argument_group("schedule, regularisation and precision")
+    g.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up epochs before the cosine")
+    g.add_argument("--warmup-lr", type=float, default=1e-5, help="learning rate the warm-up starts from")
+    g.add_argument("--min-lr", type=float, default=0.0, help="learning rate the cosine ends at")
+    g.add_argument(
+        "--no-weight-decay-1d",
+        dest="weight_decay_1d",
+        action="store_false",
+        help="no weight decay on 1-D parameters (biases, norms), as timm's optimisers; parameters the model names "
+        "in no_weight_decay() never decay",
+    )
+    g.add_argument(
+        "--ema-decay", type=float, default=None, help="keep (and validate, save) an EMA of the weights"
+    )
+    g.add_argument("--amp", action="store_true", help="bfloat16 autocast in the training steps")
+    g = p.add_argument_group('augmentation (timm\'s data pipeline: pip install "zoo-core[timm]")')
+    g.add_argument(
+        "--auto-augment",
+        default=None,
+        help="timm's AutoAugment/RandAugment policy for image folders, e.g. rand-m9-mstd0.5-inc1 or original",
+    )
+    g.add_argument("--reprob", type=float, default=0.0, help="random-erasing probability per training sample")
+    g.add_argument("--mixup", type=float, default=0.0, help="mixup Beta alpha (0: off)")
+    g.add_argument("--cutmix", type=float, default=0.0, help="cutmix Beta alpha (0: off)")
+    g.add_argument("--mix-prob", type=float, default=1.0, help="probability of mixing a batch")
+    g.add_argument(
+        "--mix-switch-prob", type=float, default=0.5, help="probability of cutmix when both are on"
+    )
+    g.add_argument(
+        "--dvs-augment",
+        action="store_true",
+        help="SpikingResformer's event-frame augmentation: flip, then roll / rotation / cutout",
+    )
+    g = p.add_argument_group("validation, log and checkpoints")
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this share of the training split to validate after every epoch and keep the best epoch",
+    )
+    g.add_argument(
+        "--run-dir",
+        default=None,
+        help="write the run folder: settings, log.jsonl (one line per epoch), last and best checkpoints",
+    )
+    g.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue the run in RUN_DIR from its last checkpoint, with its settings (--epochs may extend it)",
+    )
     return p
 
 
+def _explicit(args: argparse.Namespace, fields: Any) -> dict[str, Any]:
+    """The training options given explicitly on the command line (differing from the parser's defaults)."""
+    defaults = vars(add_train_arguments(argparse.ArgumentParser()).parse_args([]))
+    return {
+        k: v
+        for k, v in vars(args).items()
+        if k in fields and k not in ("model", "recipe", "resume") and v != defaults.get(k)
+    }
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`zoo_core.tasks.TrainConfig` of parsed :func:`add_train_arguments` arguments."""
+    """The :class:`zoo_core.tasks.TrainConfig` of parsed :func:`add_train_arguments` arguments: with
+    ``--recipe NAME`` the recipe's settings under the options given explicitly; with ``--resume RUN_DIR`` the
+    run's recorded settings, where only ``--epochs`` and per-invocation settings (``--max-steps``, ``--out``,
+    ``--tag``, ...) may be given anew."""
     from ..tasks import TrainConfig  # lazy: zoo --help stays torch-free
+    from ..tasks.checkpoints import RunFolder  # lazy: as above
+    from ..tasks.recipes import recipe_config  # lazy: as above
+    from ..tasks.training import PER_INVOCATION  # lazy: as above
 
     fields = TrainConfig.model_fields
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    explicit = _explicit(args, fields)
+    if args.resume:
+        if args.recipe:
+            raise CLIError("--recipe starts a run; a resumed run keeps its own settings (drop --recipe)")
+        settings = RunFolder(args.resume).settings()
+        if args.model and args.model != settings.get("model"):
+            raise CLIError(f"{args.resume} is a run of {settings.get('model')}, not {args.model}")
+        changed = sorted(
+            k
+            for k, v in explicit.items()
+            if k not in PER_INVOCATION and k != "epochs" and v != settings.get(k)
+        )
+        if changed:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
+            raise CLIError(
+                f"{flags}: a resumed run keeps the settings it started with ({args.resume}/run.json); only "
+                "--epochs and --max-steps, --out, --tag, --num-workers may change; start a new --run-dir to "
+                "change the others"
+            )
+        return TrainConfig(**{**settings, **explicit, "run_dir": args.resume, "resume": True})
+    if not args.model:
+        raise CLIError("give the model to train (zoo list), or --resume RUN_DIR to continue a run")
+    if args.recipe:
+        return recipe_config(args.recipe, args.model, **explicit)
+    return TrainConfig(model=args.model, **explicit)
+
+
+def run_training(args: argparse.Namespace, prefix: str, argv: list[str]) -> int:
+    """``zoo train`` / ``tools/train.py``: print the recipe (``--print-recipe``) or train; the card records the
+    command as ``prefix`` plus ``argv``."""
+    from ..tasks import train  # lazy: zoo --help stays torch-free
+    from ..tasks.recipes import describe_recipe, train_command  # lazy: as above
+    from ..tasks.training import recipe_command  # lazy: as above
+
+    if args.print_recipe and args.recipe:  # before the settings are complete: a recipe may want --dataset
+        from ..tasks import TrainConfig  # lazy: as above
+
+        print(describe_recipe(args.recipe, args.model, **_explicit(args, TrainConfig.model_fields)))
+        return EXIT_OK
+    cfg = config_from_args(args)
+    if args.print_recipe:
+        print(train_command(cfg))  # the settings this command would train with
+        return EXIT_OK
+    train(cfg, recipe_command(prefix, argv))
+    return EXIT_OK
 
 
 @command
@@ -225,11 +347,7 @@ class TrainCommand(Command):
         add_train_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..tasks import train  # lazy: zoo --help stays torch-free
-        from ..tasks.training import recipe_command  # lazy: zoo --help stays torch-free
-
-        train(config_from_args(args), recipe_command("zoo train", sys.argv[2:]))
-        return EXIT_OK
+        return run_training(args, "zoo train", sys.argv[2:])
 
 
 @command

@@ -29,11 +29,19 @@ def load_dataset(
     img_size: Any = 8,
     seed: int = 0,
     preprocessing: Mapping[str, Any] | None = None,
+    auto_augment: str | None = None,
 ) -> Dataset:
     """A registered data set (``digits``, a plugin's) or an image folder, for ``split``; ``seed`` goes to data
     sets that take one (their split). ``preprocessing`` (a model's declared preprocessing) applies to image
-    folders only: a registered data set brings its own transforms."""
+    folders only: a registered data set brings its own transforms. ``auto_augment`` (timm's policy string) makes
+    an image folder's transform timm's training pipeline
+    (:meth:`~zoo_core.data.preprocessing.ImagePreprocessing.train_transform`)."""
     if spec in runtime().registries["dataset"]:
+        if auto_augment:
+            raise ConfigError(
+                f"auto_augment {auto_augment!r} applies to image folders (PIL images); the data set {spec!r} "
+                "gives tensors: use --reprob, --mixup/--cutmix (or --dvs-augment for event frames) instead"
+            )
         kwargs: dict[str, Any] = {"split": split}
         if "seed" in entry("dataset", spec).info.defaults:
             kwargs["seed"] = seed
@@ -44,7 +52,7 @@ def load_dataset(
         raise ConfigError(
             f"data set {spec!r}: not a registered data set ({known}) and not a folder of images"
         )
-    return image_folder(root, split, in_chans, img_size, preprocessing)
+    return image_folder(root, split, in_chans, img_size, preprocessing, auto_augment)
 
 
 def image_folder(
@@ -53,6 +61,7 @@ def image_folder(
     in_chans: int,
     img_size: Any,
     preprocessing: Mapping[str, Any] | None = None,
+    auto_augment: str | None = None,
 ) -> Dataset:
     """``root/split/<class>/*`` (or ``root/<class>/*``) as a torchvision ``ImageFolder`` whose transform is
     ``preprocessing`` for a model of ``in_chans`` channels and input size ``img_size`` (``None``: the image
@@ -63,4 +72,5 @@ def image_folder(
     pre = ImagePreprocessing.from_declared(preprocessing, in_chans, img_size, who=f"image folder {root}")
     root = Path(root)
     sub = root / split if (root / split).is_dir() else root
-    return datasets.ImageFolder(str(sub), transform=pre.transform())
+    transform = pre.train_transform(auto_augment) if auto_augment else pre.transform()
+    return datasets.ImageFolder(str(sub), transform=transform)

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..plugins import entry
+from .augment import require_timm
 
 __all__ = [
     "INTERPOLATIONS",
@@ -41,6 +42,7 @@ __all__ = [
     "ImagePreprocessing",
     "attach_pretrained_cfg",
     "model_preprocessing",
+    "takes_images",
     "timm_pretrained_cfg",
 ]
 
@@ -188,6 +190,27 @@ class ImagePreprocessing:
             ops.append(transforms.Normalize(self.mean, self.std))
         return transforms.Compose(ops)
 
+    def train_transform(self, auto_augment: str | None = None, hflip: float = 0.5) -> Any:
+        """timm's training pipeline for this model (``timm.data.create_transform(is_training=True)``): a random
+        resized crop (scale 0.08-1, as timm's default) to the input size with this interpolation, a horizontal
+        flip with probability ``hflip``, the ``auto_augment`` policy (timm's strings: ``rand-m9-mstd0.5-inc1``,
+        ``original``, ...), to tensor, normalise; after the conversion to grey or RGB."""
+        from torchvision import transforms  # torchvision loads only where images are read
+
+        timm_data = require_timm("training augmentation of image folders")
+        cfg = self.timm_data_config()
+        train = timm_data.create_transform(
+            input_size=cfg["input_size"],
+            is_training=True,
+            hflip=hflip,
+            auto_augment=auto_augment,
+            interpolation=cfg["interpolation"],
+            mean=cfg["mean"],
+            std=cfg["std"],
+            re_prob=0.0,  # random erasing is applied to the tensors of every data set (zoo_core.data.augment)
+        )
+        return transforms.Compose([ConvertMode("L" if self.in_chans == 1 else "RGB"), train])
+
     def timm_data_config(self) -> dict[str, Any]:
         """timm's data config (``input_size``, ``interpolation``, ``mean``, ``std``, ``crop_pct``, ``crop_mode``):
         ``timm.data.create_transform(**cfg)`` is :meth:`transform` (without the mode conversion). No
@@ -213,6 +236,13 @@ class ConvertMode:
 
     def __repr__(self) -> str:
         return f"ConvertMode({self.mode!r})"
+
+
+def takes_images(name: str) -> bool:
+    """Whether model ``name`` takes images: its defaults declare ``in_chans`` and ``img_size`` (spike clips, text
+    features and other inputs do not)."""
+    d = entry("model", name).info.defaults  # type: ignore[attr-defined]
+    return d.get("in_chans") is not None and d.get("img_size") is not None
 
 
 def model_preprocessing(name: str, args: Mapping[str, Any] | None = None) -> ImagePreprocessing:

@@ -260,7 +260,8 @@ def render_card(
         "",
         f"{info.description or 'A spiking neural network'} (`{name}`, plugin `{info.plugin}`), from {paper}.",
         "",
-        f"Task: {info.task}. Time steps: T = {T}. "
+        f"Task: {info.task}. "
+        + (f"Time steps: T = {T}. " if T is not None else "")
         + (f"Classes: {args['num_classes']}. " if "num_classes" in args else "")
         + (
             f"Parameters: {params['total']:,} ({params['without_bn_affine']:,} without BatchNorm affine "
@@ -319,6 +320,9 @@ def render_card(
             ("learning_rule", "Learning rule"),
             ("epochs", "Epochs"),
             ("optimizer", "Optimiser"),
+            ("recipe", "Recipe"),
+            ("augmentation", "Augmentation"),
+            ("selection", "Weights kept"),
             ("seconds", "Training time (s)"),
             ("notes", "Notes"),
         ):

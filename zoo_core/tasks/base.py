@@ -3,7 +3,8 @@
 A task is a registered component (``register_tasks`` hook, ``zoo.list_tasks()``). Everything in the core that
 depends on what a model *does* asks its task: ``zoo eval`` (:meth:`Task.eval_data`, :meth:`Task.evaluate`,
 :meth:`Task.format_report`), ``zoo train`` (:meth:`Task.train`), ``zoo robust-eval``
-(:meth:`Task.robust_eval`), model cards (:meth:`Task.card_usage`, :meth:`Task.card_own_metrics`,
+(:meth:`Task.robust_eval`), ``zoo plot frames`` / ``zoo.viz.examples`` (:meth:`Task.example_rows`), model
+cards (:meth:`Task.card_usage`, :meth:`Task.card_own_metrics`,
 :meth:`Task.card_results`, :meth:`Task.card_comparisons`) and the
 conformance kit (:meth:`Task.check_model`, :meth:`Task.bad_inputs`). Nothing outside :mod:`zoo_core.tasks`
 branches on a task's name, so a plugin that registers a task makes its models work with all of these without
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -118,12 +119,55 @@ class TrainConfig(BaseModel):
     verbose: bool = True
     #: skip the resource guard (:mod:`zoo_core.tasks.resources`)
     force: bool = False
+    #: linear warm-up over this many epochs (from ``warmup_lr``), then the cosine down to ``min_lr``
+    warmup_epochs: float = Field(0.0, ge=0, allow_inf_nan=False)
+    warmup_lr: float = Field(1e-5, gt=0, allow_inf_nan=False)
+    min_lr: float = Field(0.0, ge=0, allow_inf_nan=False)
+    #: weight decay on 1-D parameters (biases, normalisation weights) too; ``False``: timm's default, off for
+    #: them. Parameters the model names in ``no_weight_decay()`` never decay.
+    weight_decay_1d: bool = True
+    #: keep an exponential moving average of the weights (``torch.optim.swa_utils``); it is what is validated
+    #: and saved
+    ema_decay: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
+    #: bfloat16 autocast in the training steps
+    amp: bool = False
+    #: hold out this share of the training split (seeded) to validate after every epoch and keep the best epoch
+    val_fraction: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
+    #: augmentation (:mod:`zoo_core.data.augment`): timm's AutoAugment/RandAugment policy (image folders)
+    auto_augment: str | None = None
+    #: random-erasing probability per training sample
+    reprob: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    #: mixup and cutmix Beta alphas (0: off), the probability of mixing a batch, and of cutmix when both are on
+    mixup: float = Field(0.0, ge=0, allow_inf_nan=False)
+    cutmix: float = Field(0.0, ge=0, allow_inf_nan=False)
+    mix_prob: float = Field(1.0, ge=0, le=1, allow_inf_nan=False)
+    mix_switch_prob: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
+    #: SpikingResformer's augmentation of event frames (:class:`zoo_core.data.augment.DVSAugment`)
+    dvs_augment: bool = False
+    #: the registered recipe these settings started from (recorded in the card)
+    recipe: str | None = None
+    #: the run folder (log and checkpoints, :mod:`zoo_core.tasks.checkpoints`)
+    run_dir: str | None = None
+    #: continue the run in ``run_dir`` from its last checkpoint
+    resume: bool = False
 
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigError(f"invalid training settings: {validation_problems(exc)}") from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})"
+            )
+        if self.resume and not self.run_dir:
+            raise ValueError("resume needs the run folder to continue (run_dir)")
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+        return self
 
     @field_validator("optimizer")
     @classmethod
@@ -148,7 +192,8 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 class Task:
-    """Base class of tasks. Subclasses set ``name``, ``io`` and ``metrics`` and override what differs."""
+    """Base class of tasks. Subclasses set ``name``, ``io`` and ``metrics`` and override what differs (a task
+    with pictures of its outputs, e.g. reconstruction or decoding, overrides :meth:`example_rows`)."""
 
     #: the registry name (``register(Task.name, Task)``)
     name: ClassVar[str] = ""
@@ -225,6 +270,26 @@ class Task:
     def robust_eval(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
         """Accuracy under adversarial attack (``zoo robust-eval``); tasks without such a protocol refuse."""
         raise ConfigError(f"task {self.name!r} has no adversarial evaluation; zoo robust-eval cannot run it")
+
+    # -- pictures ----------------------------------------------------------------------------------------------
+    def example_rows(
+        self, model: nn.Module, data: Dataset, n: int | None = None
+    ) -> list[tuple[str, Tensor] | tuple[str, Tensor, list[str]]]:
+        """Rows of example images for ``zoo plot frames`` (:func:`zoo_core.viz.examples` draws them with
+        :func:`zoo_core.viz.frames`): what ``model`` makes of the first ``n`` samples of ``data`` (``None``: a
+        number that suits the task).
+
+        Each row is ``(title, images)`` or ``(title, images, captions)``: ``images`` a ``[N, C, H, W]`` tensor
+        with values in [0, 1] (``C`` = 1 grey, 3 RGB; other channel counts are shown as their mean), ``captions``
+        one short string per image. Rows may hold different numbers of images. The built-in tasks show the
+        inputs with the predicted and true labels (classification) and the observed frames, the true future,
+        the predicted future and the copy-last-frame baseline (video prediction); a plugin task shows what its
+        outputs are (decoded images of a reconstruction task, stimuli and decoded responses of a decoding task)
+        by overriding this method. The model runs in eval mode under ``torch.no_grad()``; its mode is restored.
+        Tasks without pictures refuse with a :class:`ConfigError`."""
+        raise ConfigError(
+            f"task {self.name!r} has no pictures; zoo plot frames cannot draw its models' outputs"
+        )
 
     # -- training ----------------------------------------------------------------------------------------------
     def train(

@@ -15,15 +15,17 @@ import copy
 import re
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import load_dataset
+from ..data.augment import mixing
 from ..errors import ConfigError
 from ..hub import save_pretrained
 from ..hub.cards import format_number
@@ -41,7 +43,16 @@ from .base import (
     model_dtype,
     published_recipes,
 )
-from .training import build_model, describe_optimizer, distributed, fit, rule_step
+from .training import (
+    augmentation,
+    build_model,
+    describe_augmentation,
+    describe_optimizer,
+    distributed,
+    fit,
+    holdout,
+    rule_step,
+)
 
 __all__ = ["CLASSIFICATION_IO", "ImageClassification", "accuracy", "cast_input", "cast_model", "evaluate"]
 
@@ -203,6 +214,39 @@ class ImageClassification(Task):
         settings = gradient_settings(model) if ensemble else None
         return robust_accuracy(model, data, settings=settings, **options)
 
+    # -- pictures ----------------------------------------------------------------------------------------------
+    def example_rows(
+        self, model: nn.Module, data: Dataset, n: int | None = None
+    ) -> list[tuple[str, Tensor] | tuple[str, Tensor, list[str]]]:
+        """One row: the first ``n`` (default 8) inputs, each captioned with the predicted and the true class (the
+        data set's class names where it has ``classes``). Event frames ``[T, C, H, W]`` are shown as their mean
+        over time; inputs outside [0, 1] (normalised by a preprocessing) are rescaled to it per image."""
+        n = min(8 if n is None else n, len(data))  # type: ignore[arg-type]
+        if n < 1:
+            raise ConfigError(f"task {self.name!r}: no samples to show (an empty data set, or n < 1)")
+        subset = Subset(data, range(n))
+        x, y = next(iter(DataLoader(subset, batch_size=n, collate_fn=getattr(data, "collate_fn", None))))
+        was = model.training
+        try:
+            with torch.no_grad():
+                pred = model.eval()(x.to(model_dtype(model))).argmax(-1)
+        finally:
+            model.train(was)
+        images = []
+        for i in range(n):
+            img = subset[i][0].detach().to(torch.float32)
+            img = img.mean(0) if img.dim() == 4 else img  # event frames: the mean over time
+            lo, hi = float(img.min()), float(img.max())
+            images.append((img - lo) / (hi - lo) if (lo < 0 or hi > 1) and hi > lo else img.clamp(0, 1))
+        classes = getattr(data, "classes", None)
+
+        def label(k: int) -> str:
+            return str(classes[k]) if classes is not None and 0 <= k < len(classes) else str(k)
+
+        right = int((pred == y).sum())
+        captions = [f"pred {label(int(p))}\ntrue {label(int(t))}" for p, t in zip(pred, y)]
+        return [(f"inputs ({right} of {n} right)", torch.stack(images), captions)]
+
     def memory_probe(self, model: nn.Module, batch: Any) -> Tensor:
         """Cross-entropy of ``model``'s logits on ``batch`` (the resource guard's dry run)."""
         x, y = batch
@@ -221,11 +265,19 @@ class ImageClassification(Task):
             in_chans, img_size = int(margs.get("in_chans", 1)), int(margs.get("img_size", 8))
             # an image folder goes through the model's declared preprocessing, as zoo eval applies it
             pre = entry("model", split_tag(cfg.model)[0]).info.preprocessing  # type: ignore[attr-defined]
-            train_set = load_dataset(dataset, "train", in_chans, img_size, cfg.seed, preprocessing=pre)
+            clean = load_dataset(dataset, "train", in_chans, img_size, cfg.seed, preprocessing=pre)
+            augmented = (
+                load_dataset(dataset, "train", in_chans, img_size, cfg.seed, pre, cfg.auto_augment)
+                if cfg.auto_augment
+                else clean
+            )
+            train_set, val_set = holdout(augmented, cfg.val_fraction, cfg.seed, clean=clean)
+            train_set = augmentation(cfg, train_set)
             test_set = load_dataset(dataset, "test", in_chans, img_size, cfg.seed, preprocessing=pre)
             model = build_model(cfg.model, **cfg.model_kwargs).to(dist.device)
             rule = create("learning_rule", cfg.learning_rule, **cfg.rule_kwargs)
             model = rule.prepare(model)
+            step = self._mixed_step(cfg, rule, train_set, int(margs.get("num_classes", 0)))
             self.check_memory(
                 f"zoo train {cfg.model}",
                 model,
@@ -236,7 +288,16 @@ class ImageClassification(Task):
                 smaller=published_recipes(cfg.model),
                 step=rule_step(rule),
             )
-            result = fit(cfg, model, train_set, rule.training_step, dist)
+            result = fit(
+                cfg,
+                model,
+                train_set,
+                step,
+                dist,
+                validate=None if val_set is None else partial(_validate, data=val_set),
+                monitor=("accuracy", "max"),
+                stateful={"rule": rule} if callable(getattr(rule, "state_dict", None)) else None,
+            )
             if dist.rank == 0:
                 result["test_accuracy"] = accuracy(model, test_set)
                 if cfg.verbose:
@@ -249,6 +310,32 @@ class ImageClassification(Task):
         if return_model:
             result["model"] = model
         return result
+
+    @staticmethod
+    def _mixed_step(cfg: TrainConfig, rule: Any, train_set: Dataset, num_classes: int) -> Any:
+        """The rule's training step, on mixup/cutmix batches where ``cfg`` asks for them (soft targets: only for
+        rules that declare ``soft_targets``)."""
+        if not (cfg.mixup or cfg.cutmix):
+            return rule.training_step
+        if not getattr(rule, "soft_targets", False):
+            raise ConfigError(
+                f"mixup/cutmix turn labels into soft targets, which the learning rule {cfg.learning_rule!r} does "
+                "not take (rules that do declare soft_targets = True, e.g. bptt)"
+            )
+        if getattr(train_set, "collate_fn", None) is not None:
+            raise ConfigError(
+                "mixup/cutmix mix image batches [B, C, H, W]; this data set batches time first (event frames): "
+                "use --dvs-augment"
+            )
+        if num_classes < 2:
+            raise ConfigError(f"mixup/cutmix need the model's num_classes, got {num_classes}")
+        mix = mixing(cfg.mixup, cfg.cutmix, num_classes, cfg.mix_prob, cfg.mix_switch_prob)
+
+        def step(net: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+            x, y = batch
+            return rule.training_step(net, mix(x.clone(), y), optimizer)  # type: ignore[no-any-return]
+
+        return step
 
     def write_folder(
         self,
@@ -272,6 +359,9 @@ class ImageClassification(Task):
             "learning_rule": f"{cfg.learning_rule} {cfg.rule_kwargs or ''}".strip(),
             "epochs": cfg.epochs,
             "optimizer": describe_optimizer(cfg),
+            **_selection(cfg, result),
+            **({"augmentation": describe_augmentation(cfg)} if describe_augmentation(cfg) else {}),
+            **({"recipe": cfg.recipe} if cfg.recipe else {}),
             "eval_split": "test",
             "dataset_name": (info.title or dataset) if info else dataset,  # type: ignore[attr-defined]
             "seconds": round(result["seconds"], 1),
@@ -366,3 +456,19 @@ class ImageClassification(Task):
             (f"an input with {c + 1} channels instead of {c}", wrong),
             ("a [T,B,C,H,W] input with T = 0", empty),
         ]
+
+
+def _validate(model: nn.Module, data: Dataset) -> dict[str, float]:
+    """Per-epoch validation of a classifier: accuracy and mean firing rate on the held-out samples."""
+    report = evaluate(model, data, progress=False)
+    return {"accuracy": report["accuracy"], "firing_rate": report["mean_firing_rate"]}
+
+
+def _selection(cfg: TrainConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """What the card says about which epoch's weights were kept."""
+    if "best_epoch" not in result:
+        return {}
+    return {
+        "selection": f"the epoch of best validation accuracy ({result['best_epoch']} of {cfg.epochs}: "
+        f"{result['best']:.4f} on {cfg.val_fraction:.0%} of the training split held out, seed {cfg.seed})"
+    }

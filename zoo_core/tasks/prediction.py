@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..errors import ConfigError, InputError
 from ..hub import save_pretrained
@@ -434,6 +434,40 @@ class VideoPrediction(Task):
         if report.get("dtype"):
             lines.append(f"  evaluated in {report['dtype']}")
         return lines
+
+    # -- pictures ----------------------------------------------------------------------------------------------
+    def example_rows(
+        self, model: nn.Module, data: Dataset, n: int | None = None
+    ) -> list[tuple[str, Tensor] | tuple[str, Tensor, list[str]]]:
+        """Four rows per sequence, for the first ``n`` (default 2): the observed frames, the true future, the
+        predicted future (clipped to [0, 1], no teacher forcing) and the copy-last-frame baseline; the two
+        predictions are captioned with each frame's MSE (the task's per-frame sum over C x H x W)."""
+        n = min(2 if n is None else n, len(data))  # type: ignore[arg-type]
+        if n < 1:
+            raise ConfigError(f"task {self.name!r}: no sequences to show (an empty data set, or n < 1)")
+        x, y = next(iter(DataLoader(Subset(data, range(n)), batch_size=n)))
+        was = model.training
+        try:
+            with torch.no_grad():
+                pred = model.eval()(x.to(model_dtype(model))).to(y.dtype)
+        finally:
+            model.train(was)
+        if pred.shape != y.shape:
+            raise InputError(
+                f"example_rows: the model returned {tuple(pred.shape)} for targets {tuple(y.shape)}"
+            )
+        copy = copy_last_frame(x, y.shape[1])
+        pre = x.shape[1]
+        rows: list[tuple[str, Tensor] | tuple[str, Tensor, list[str]]] = []
+        for i in range(n):
+            seq = f" (sequence {i})" if n > 1 else ""
+            rows += [
+                (f"observed{seq}", x[i], [f"t={t + 1}" for t in range(pre)]),
+                ("true future", y[i], [f"t={pre + t + 1}" for t in range(y.shape[1])]),
+                ("predicted", pred[i].clamp(0, 1), [f"MSE {v:.1f}" for v in frame_mse(pred, y)[i].tolist()]),
+                ("copy last frame", copy[i], [f"MSE {v:.1f}" for v in frame_mse(copy, y)[i].tolist()]),
+            ]
+        return rows
 
     # -- cards -------------------------------------------------------------------------------------------------
     def card_usage(self, full_name: str, args: dict[str, Any]) -> list[str]:

@@ -24,7 +24,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from zoo_core.sdk import ConfigError, SavedTensorMeter, TrainingRule, measure_saved, streaming
+from zoo_core.sdk import (
+    ConfigError,
+    SavedTensorMeter,
+    TrainingRule,
+    class_indices,
+    measure_saved,
+    streaming,
+)
 
 __all__ = ["EMPFOnline", "SavedTensorMeter", "measure_saved", "online_gradients", "training_step_memory"]
 
@@ -52,6 +59,17 @@ class EMPFOnline(TrainingRule):
         self.label_smoothing = float(label_smoothing)
         self.seed = int(seed)
         self._gen = torch.Generator().manual_seed(self.seed)
+
+    #: per-step cross-entropy takes mixup/cutmix soft targets as well as class indices
+    soft_targets = True
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The generator drawing the back-propagation step ``k`` (checkpointed with a run: a resumed run draws
+        the same steps)."""
+        return {"generator": self._gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self._gen.set_state(state["generator"])
 
     def prepare(self, model: nn.Module) -> nn.Module:
         if not callable(getattr(_unwrap(model), "forward_step", None)):
@@ -88,7 +106,7 @@ class EMPFOnline(TrainingRule):
                 if k is not None and t == k:
                     break
         assert total is not None
-        acc = float((total.argmax(-1) == y).float().mean())
+        acc = float((total.argmax(-1) == class_indices(y)).float().mean())
         out = {"loss": sum(losses) / len(losses), "acc": acc, "steps": float(len(losses))}
         if k is not None:
             out["backprop_step"] = float(k)

@@ -112,6 +112,9 @@ class LMHTHybrid(ConversionRule):
     times the ANN's (biases are not rescaled) - recorded in ``record["lossless"]``.
     """
 
+    #: fine-tuning is BPTT: it takes mixup/cutmix soft targets as well as class indices
+    soft_targets = True
+
     def __init__(self, L: int = 2, T: int = 2, if_T: int = 16, label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.L = check_positive_int(L, "L", "lmht_hybrid")

@@ -18,7 +18,7 @@ from typing import Any
 from zoo_core.sdk import Paper, Variant, WeightInfo, hookimpl, preprocessing, register_variants
 
 #: The zoo-core plugin API this plugin is written against.
-ZOO_API_VERSION = "1.2"
+ZOO_API_VERSION = "1.3"
 
 PAPER = Paper(
     title="SpikingResformer: Bridging ResNet and Vision Transformer in Spiking Neural Networks",
@@ -206,3 +206,85 @@ def register_counting_rules(register: Any) -> None:
 
     register("spikingresformer_seq_conv", count_seq_conv, module_type=SeqConv2d)
     register("spikingresformer_matmul", count_matmul, module_type=SpikingMatmul)
+
+
+#: the ImageNet recipe shared by the four sizes (official configs/main/*.yaml and main.py)
+_IMAGENET = {
+    "epochs": 320,
+    "optimizer": "adamw",
+    "weight_decay": 0.01,
+    "weight_decay_1d": False,
+    "warmup_epochs": 3,
+    "warmup_lr": 1e-5,
+    "min_lr": 1e-5,
+    "mixup": 0.2,
+    "cutmix": 1.0,
+    "rule_kwargs": {"label_smoothing": 0.1},
+    "amp": True,
+    "seed": 12450,
+}
+_DIFFERENCES = (
+    "the paper trains on 8 GPUs (torchrun --nproc_per_node=8: batch is per process) with fp16 autocast and a "
+    "GradScaler (here bfloat16 autocast); timm's scheduler steps once per epoch with the cosine not shifted by the "
+    "warm-up (here per optimiser step, the cosine after the warm-up); timm's training transform as configured "
+    "(RandomResizedCrop 0.08-1, flip, bicubic); the evaluation crop (crop_pct 0.95) is the model's declared "
+    "preprocessing"
+)
+
+
+@hookimpl
+def register_recipes(register: Any) -> None:
+    data = "ImageNet-1k as an image folder (train/ and test/ sub-folders, one sub-folder per class)"
+    source = "official configs/main/spikingresformer_*.yaml and main.py (timm optimiser, scheduler, Mixup)"
+    register(
+        "spikingresformer_imagenet",
+        {**_IMAGENET, "batch_size": 32, "lr": 1e-3, "auto_augment": "rand-m7-mstd0.5-inc1"},
+        models=("spikingresformer_ti", "spikingresformer_s"),
+        paper=PAPER,
+        description="SpikingResformer-Ti/S on ImageNet-1k: AdamW 1e-3, 320 epochs, RandAugment m7, mixup/cutmix",
+        source=source,
+        differences=_DIFFERENCES,
+        data=data,
+    )
+    register(
+        "spikingresformer_imagenet_m",
+        {**_IMAGENET, "batch_size": 28, "lr": 8e-4, "auto_augment": "rand-m9-mstd0.5-inc1"},
+        models=("spikingresformer_m",),
+        paper=PAPER,
+        description="SpikingResformer-M on ImageNet-1k: AdamW 8e-4, 320 epochs, RandAugment m9, mixup/cutmix",
+        source=source,
+        differences=_DIFFERENCES,
+        data=data,
+    )
+    register(
+        "spikingresformer_imagenet_l",
+        {**_IMAGENET, "batch_size": 16, "lr": 5e-4, "auto_augment": "rand-m9-n3-mstd0.5-inc1"},
+        models=("spikingresformer_l",),
+        paper=PAPER,
+        description="SpikingResformer-L on ImageNet-1k: AdamW 5e-4, 320 epochs, RandAugment m9 n3, mixup/cutmix",
+        source=source,
+        differences=_DIFFERENCES
+        + "; the paper also synchronises BatchNorm across GPUs (SyncBN), not done here",
+        data=data,
+    )
+    register(
+        "spikingresformer_cifar",
+        {
+            **_IMAGENET,
+            "epochs": 600,
+            "batch_size": 128,
+            "lr": 5e-4,
+            "auto_augment": "rand-m7-n1-mstd0.5-inc1",
+            "mixup": 0.5,
+            "cutmix": 0.0,
+        },
+        models=("spikingresformer_cifar",),
+        paper=PAPER,
+        description="SpikingResformer on CIFAR-10/100 from scratch: AdamW 5e-4, 600 epochs, RandAugment, mixup 0.5",
+        source="official configs/direct_training/cifar10.yaml, cifar100.yaml",
+        differences=_DIFFERENCES.replace(
+            "RandomResizedCrop 0.08-1", "RandomResizedCrop 0.08-1 where the paper takes the whole 32x32 image"
+        )
+        + "; CIFAR-100 normalises with its own mean/std (declare it with the data folder's preprocessing)",
+        data="CIFAR-10 or CIFAR-100 as an image folder (train/ and test/, one sub-folder per class)",
+    )
