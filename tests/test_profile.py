@@ -440,5 +440,5 @@ def test_events_mode_follows_views_and_time_slices_but_not_new_tensors():
     p = zoo.profile(Net(), x, batch_size=1, spikes="events")
     assert p.layer("fc").total_sops == 4 * 2 and p.layer("fc").total_macs == 0  # 4 non-zero values
     assert p.layer("fc2").total_macs == 2 * 2 * 3 and p.layer("fc2").total_sops == 0
-    with pytest.raises(ValueError, match=r"spikes must be one of \('binary', 'events'\)"):
+    with pytest.raises(ValueError, match=r"spikes must be one of \('auto', 'binary', 'events'\)"):
         zoo.profile(Net(), x, batch_size=1, spikes="graded")

@@ -39,6 +39,7 @@ from .hub import (
 )
 from .info import (
     DatasetInfo,
+    EnergyConventionInfo,
     EntryInfo,
     KernelInfo,
     LearningRuleInfo,
@@ -49,7 +50,9 @@ from .info import (
     SurrogateInfo,
     TaskInfo,
 )
+from .kernels import implementations
 from .plugins import create, entry, make_register, model_config, registration_owner, runtime, split_tag
+from .profiling import DEFAULT_ENERGY, conventions_for
 from .tasks import Task, get_task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,12 +66,14 @@ __all__ = [
     "create_neuron",
     "create_surrogate",
     "dataset_info",
+    "energy_convention_info",
     "entry_info",
     "from_official",
     "get_task",
     "kernel_info",
     "learning_rule_info",
     "list_datasets",
+    "list_energy_conventions",
     "list_kernels",
     "list_learning_rules",
     "list_models",
@@ -85,6 +90,7 @@ __all__ = [
     "push_to_hub",
     "recipe_info",
     "register_dataset",
+    "register_energy_convention",
     "register_kernel",
     "register_learning_rule",
     "register_model",
@@ -335,6 +341,27 @@ def list_recipes(pattern: str = "*", model: str | None = None) -> list[str]:
 def recipe_info(name: str) -> RecipeInfo:
     """A recipe's settings, the models it is for, its source and its differences from the paper's run."""
     return entry("recipe", name).info  # type: ignore[return-value]
+
+
+def list_energy_conventions(pattern: str = "*", model: str | None = None) -> list[str]:
+    """Registered SOP / energy conventions (``zoo eval --energy NAME``); ``model``: ``zoo`` and those made for
+    it."""
+    names = _reg("energy_convention").names(pattern)
+    if model is None:
+        return names  # type: ignore[no-any-return]
+    made_for = {DEFAULT_ENERGY, *conventions_for(split_tag(model)[0])}
+    return [n for n in names if n in made_for]
+
+
+def energy_convention_info(name: str) -> EnergyConventionInfo:
+    """How a convention counts each kind of input, what an operation costs, what it leaves out, its source."""
+    return entry("energy_convention", name).info  # type: ignore[return-value]
+
+
+def register_energy_convention(name: str, *, owner: str | None = None, **meta: Any) -> Any:
+    """Register an energy convention in-process (plugins use the ``register_energy_conventions`` hook)."""
+    who = owner or registration_owner(_caller_module())
+    return make_register(runtime().registries, "energy_convention", who)(name, **meta)
 
 
 def register_recipe(name: str, settings: dict[str, Any], *, owner: str | None = None, **meta: Any) -> Any:

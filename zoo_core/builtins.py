@@ -270,3 +270,19 @@ def register_recipes(register: Any) -> None:
         differences="the shipped weights were trained with ZOO_KERNELS=lif_multistep=reference; another LIF "
         "kernel rounds differently in float32, so a rerun lands close to, not exactly on, its accuracy",
     )
+
+
+@hookimpl
+def register_energy_conventions(register: Any) -> None:
+    register(
+        "zoo",
+        count={"binary": "sops", "graded": "sops", "real": "macs", "analog": "macs"},
+        e_mac_pj=4.6,
+        e_sop_pj={"binary": 0.9, "graded": 0.9, "real": 0.9, "analog": 0.9},
+        paper=ZOO_CORE_PAPER,
+        description="the zoo's default: binary and graded spikes count SOPs (each non-zero input's exact "
+        "fan-out, one event per graded spike), real values and analog inputs count dense MACs; "
+        "E = 4.6 pJ x MACs + 0.9 pJ x SOPs; nothing left out",
+        source="energies per operation: 32-bit float MAC 4.6 pJ, add 0.9 pJ, 45 nm CMOS (M. Horowitz, "
+        "'Computing's energy problem', ISSCC 2014)",
+    )

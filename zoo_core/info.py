@@ -237,6 +237,63 @@ class RecipeInfo(EntryInfo):
     data: str = ""
 
 
+#: how a synaptic call counts, per kind of input (:mod:`zoo_core.profiling`): ``"sops"``: the exact fan-out of
+#: each non-zero input (one event each); ``"values"``: each input's absolute value times its fan-out
+#: (value-weighted SOPs); ``"macs"``: dense multiply-accumulates
+COUNT_MODES = ("sops", "values", "macs")
+#: the kinds of input a synaptic call can have: a neuron's output of that spike kind, or ``"analog"`` (any other
+#: input holding a value outside {0, 1}: images, pooled or scaled values)
+INPUT_KINDS = ("binary", "graded", "real", "analog")
+
+
+class EnergyConventionInfo(EntryInfo):
+    """A named way to count synaptic operations and energy (``zoo.profile(..., energy=NAME)``,
+    ``zoo eval --energy NAME``): how each kind of layer input counts, the energy per MAC and per SOP, and the
+    layers left out of the totals. The core's ``zoo`` convention is the default; plugins register their papers'.
+    """
+
+    kind: str = "energy_convention"
+    #: input kind (:data:`INPUT_KINDS`) -> count mode (:data:`COUNT_MODES`); kinds not named count as ``zoo``
+    count: dict[str, str]
+    #: energy per multiply-accumulate in pJ (0: the convention's energy has no MAC term)
+    e_mac_pj: float = 4.6
+    #: energy per synaptic operation in pJ, per input kind (kinds not named: ``e_sop_pj["binary"]``, or 0.9)
+    e_sop_pj: dict[str, float] = Field(default_factory=lambda: {"binary": 0.9})
+    #: layers left out of the totals: module paths or fnmatch patterns matched against the whole path
+    #: (``"conv1"`` is not ``"layer1.0.conv1"``), ``"<first>"`` / ``"<last>"`` for the first / last counted
+    #: layer of the pass (the stem, the classifier)
+    exclude: tuple[str, ...] = ()
+    #: model names or fnmatch patterns it was made for (cards of those models report it beside ``zoo``)
+    models: tuple[str, ...] = ()
+    #: where it comes from (paper section, official file), with READ / INFERRED marks
+    source: str = ""
+
+    @field_validator("count")
+    @classmethod
+    def _modes(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, m in v.items():
+            if k not in INPUT_KINDS or m not in COUNT_MODES:
+                raise ValueError(
+                    f"count maps an input kind {INPUT_KINDS} to a mode {COUNT_MODES}; got {k!r}: {m!r}"
+                )
+        return v
+
+    @field_validator("e_sop_pj")
+    @classmethod
+    def _energies(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, e in v.items():
+            if k not in INPUT_KINDS or not isinstance(e, int | float) or e < 0 or e != e:
+                raise ValueError(f"e_sop_pj maps an input kind {INPUT_KINDS} to pJ >= 0; got {k!r}: {e!r}")
+        return v
+
+    @field_validator("e_mac_pj")
+    @classmethod
+    def _mac(cls, v: float) -> float:
+        if not v >= 0 or v == float("inf"):
+            raise ValueError(f"e_mac_pj must be a finite number >= 0, got {v!r}")
+        return v
+
+
 class PluginInfo(BaseModel):
     """One discovered plugin and how its loading went."""
 
@@ -263,4 +320,5 @@ INFO_CLASSES: dict[str, type[EntryInfo]] = {
     "counting_rule": CountingRuleInfo,
     "task": TaskInfo,
     "recipe": RecipeInfo,
+    "energy_convention": EnergyConventionInfo,
 }

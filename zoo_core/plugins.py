@@ -3,7 +3,7 @@
 A plugin is any importable object (usually a module) exposed through the setuptools entry-point group
 ``zoo_core`` that
 
-* declares the core API version it targets: ``ZOO_API_VERSION = "1.3"`` (same major as the core's
+* declares the core API version it targets: ``ZOO_API_VERSION = "1.4"`` (same major as the core's
   :data:`API_VERSION`, minor not newer), and
 * implements some of the hooks of :class:`ZooHookSpecs`, marked with :data:`hookimpl`. Each hook receives a
   ``register`` callable bound to the calling plugin, so the core knows who registered what.
@@ -34,6 +34,7 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from pydantic import ValidationError
 
 from .errors import ConfigError, PluginError, RegistrationConflictError, UnknownNameError
 from .info import PluginInfo
@@ -43,7 +44,7 @@ from .version import __version__
 PROJECT = "zoo_core"
 ENTRY_POINT_GROUP = "zoo_core"
 #: Version of the plugin contract (hooks + register signatures). Bump the minor for additions.
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 CORE_OWNER = "zoo_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -98,6 +99,12 @@ class ZooHookSpecs:
         --recipe NAME``; :class:`zoo_core.info.RecipeInfo`)."""
 
     @hookspec
+    def register_energy_conventions(self, register: Callable[..., Any]) -> None:
+        """Register SOP / energy counting conventions (a paper's own): ``register(name, count={...},
+        e_mac_pj=..., e_sop_pj={...}, exclude=(...), models=(...), source=..., description=...)``
+        (:class:`zoo_core.info.EnergyConventionInfo`; used by ``zoo eval --energy NAME``)."""
+
+    @hookspec
     def register_counting_rules(self, register: Callable[..., Any]) -> None:
         """Register profiling counting rules for the plugin's own layer types (:mod:`zoo_core.profiling`).
 
@@ -117,6 +124,7 @@ HOOK_KINDS = {
     "register_datasets": "dataset",
     "register_counting_rules": "counting_rule",
     "register_recipes": "recipe",
+    "register_energy_conventions": "energy_convention",
 }
 
 #: the core's own registrations, loaded like a plugin by module name: the runtime sits below the layers that
@@ -301,12 +309,35 @@ def _add_recipe(
     return regs[kind].add(name, _Recipe(dict(settings)), owner, settings=dict(settings), **meta)
 
 
+def _add_energy_convention(regs: Registries, kind: str, owner: str, name: str, **meta: Any) -> Any:
+    """``register(name, *, count, e_mac_pj, e_sop_pj, exclude, models, source, description)``: how each kind
+    of layer input counts and what an operation costs (:class:`zoo_core.info.EnergyConventionInfo`)."""
+    meta.setdefault("description", "")
+    try:
+        return regs[kind].add(name, _Convention(name), owner, **meta)
+    except ValidationError as e:  # one line naming the field and what it takes
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "metadata"
+        raise ConfigError(f"energy convention {name!r}: {field}: {err['msg']}") from None
+
+
+class _Convention:
+    # an energy convention's factory: its name (the metadata is the convention; no docstring, see _Recipe)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self) -> str:
+        return self.name
+
+
 _ADDERS: dict[str, Callable[..., Any]] = {
     "task": _add_task,
     "model": _add_model,
     "kernel": _add_kernel,
     "counting_rule": _add_counting_rule,
     "recipe": _add_recipe,
+    "energy_convention": _add_energy_convention,
 }
 
 

@@ -26,6 +26,17 @@ Counting convention (also in :data:`CONVENTION`, ``Profile.convention`` and the 
   padding an input read twice by one output window counts twice.
   Multi-level (integer) spikes are not spikes by default; a counting rule may count them, e.g. a value ``v``
   as ``v`` SOPs with :func:`conv_fanout` / :func:`linear_fanout` applied to the values instead of the mask.
+* **Spike kinds** (``spikes="auto"``, the default): every neuron declares ``spike_kind`` (``"binary"``,
+  ``"graded"``, ``"real"``; :data:`zoo_core.neurons.base.SPIKE_KINDS`). When a model has a graded or real-valued
+  neuron, a call whose input is a neuron's output (a tensor sharing its storage, as below) takes that neuron's
+  kind: binary and graded inputs count SOPs (the exact fan-out of each non-zero input, one event per graded
+  spike), real-valued inputs count MACs; any other input is ``"binary"`` if it holds only 0/1, else
+  ``"analog"`` (MACs). Firing rates are then fractions of non-zero outputs. A model of binary neurons only is
+  counted exactly as ``spikes="binary"``.
+* **Energy conventions** (``energy=NAME``; :class:`zoo_core.info.EnergyConventionInfo`, registered by the core
+  (``zoo``, the default, as described here) and by plugins for their papers' counts): per input kind the count
+  mode (``"sops"``, ``"values"`` = value-weighted fan-out, ``"macs"``), the energy per MAC and per SOP of each
+  kind, and the layers left out of the totals (module paths, ``<first>``, ``<last>``).
 * ``spikes="events"`` (for graded spikes: conversion spikes of amplitude :math:`\theta`, multi-level
   :math:`k\theta`, real-valued spikes) counts as for a deployment that folds each neuron's amplitude into the
   next layer's weights: a call whose input **is a neuron's output** (a tensor sharing storage with the output
@@ -62,6 +73,7 @@ One module type has at most one rule (a second is a :class:`~zoo_core.errors.Reg
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 import sys
@@ -75,7 +87,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ConfigError, InputError
-from .neurons.base import BaseNeuron
+from .info import INPUT_KINDS, EnergyConventionInfo
+from .neurons.base import SPIKE_KINDS, BaseNeuron
 from .plugins import make_register, module_type_key, registration_owner, runtime
 
 #: energy of one multiply-accumulate (32-bit float, 45 nm; Horowitz, ISSCC 2014), in pJ
@@ -102,8 +115,25 @@ CONVENTION_EVENTS = (
     "by the batch size. Energy per sample E = {e_mac} pJ x MACs + {e_sop} pJ x SOPs (45 nm, Horowitz 2014). "
     "Firing rate = fraction of non-zero neuron outputs over all elements and time steps."
 )
-#: the ways ``profile`` can tell spike inputs from analog ones
-SPIKE_MODES = ("binary", "events")
+CONVENTION_KINDS = (
+    "Spike kinds as the neurons declare them (binary, graded, real). A conv/linear call fed by a binary or graded "
+    "neuron's output (or by an input holding only 0/1) counts SOPs = for each non-zero input its exact fan-out "
+    "(output elements it reaches, borders and stride included; linear: nonzeros x out_features); a graded spike "
+    "counts one event whatever its amplitude, as for a deployment that folds amplitudes into the next weights. A "
+    "call fed by a real-valued neuron's output or by any other value outside {{0,1}} counts MACs = dense "
+    "multiply-accumulates (conv: output elements x C_in/groups x kernel size; linear: output elements x "
+    "in_features). Pooling, normalisation, additions and neuron updates count as zero. Totals cover all time "
+    "steps and the whole batch; per-sample values divide by the batch size. Energy per sample E = {e_mac} pJ x "
+    "MACs + {e_sop} pJ x SOPs (45 nm, Horowitz 2014). Firing rate = fraction of non-zero neuron outputs over all "
+    "elements and time steps."
+)
+#: how ``profile`` tells spike inputs from analog ones: ``auto`` (the neurons' declared spike kinds), ``binary``
+#: (only 0/1 inputs are spikes), ``events`` (every neuron output is graded spikes)
+SPIKE_MODES = ("auto", "binary", "events")
+#: the default convention's count per input kind (``zoo``): spikes count SOPs, real values MACs
+ZOO_COUNT = {"binary": "sops", "graded": "sops", "real": "macs", "analog": "macs"}
+#: the name of the default energy convention (registered by the core)
+DEFAULT_ENERGY = "zoo"
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -141,6 +171,9 @@ class LayerProfile:
         neurons: neurons only: output elements per time step and sample (the layer's neuron count).
         rule: the counting rule's registered name, if one counted this layer.
         note: why a layer is not counted although it may compute (no rule for a parametrised type).
+        input_kind: synaptic layers: the kind of input its calls had (``binary``, ``graded``, ``real``,
+            ``analog``; ``mixed`` if several), as the energy convention counts it.
+        excluded: the energy convention leaves this layer out of the totals (its counts are still shown).
     """
 
     name: str
@@ -158,6 +191,8 @@ class LayerProfile:
     neurons: int | None = None
     rule: str | None = None
     note: str = ""
+    input_kind: str | None = None
+    excluded: bool = False
 
 
 @dataclass
@@ -165,7 +200,9 @@ class Profile:
     """The result of :func:`profile`: per-layer counts, per-sample totals, firing rates and energy.
 
     ``macs``, ``sops`` and ``energy_pj`` are per sample; ``total_macs`` / ``total_sops`` cover the whole pass.
-    ``convention`` states how everything was counted (see :mod:`zoo_core.profiling`).
+    ``convention`` states how everything was counted (see :mod:`zoo_core.profiling`) and ``energy_convention``
+    names it (``zoo``, or a paper's registered convention); ``sops_by_kind`` splits the per-sample SOPs by the
+    kind of spike that drove them and ``e_sop_pj_by_kind`` is what one costs.
     """
 
     layers: list[LayerProfile]
@@ -179,6 +216,9 @@ class Profile:
     e_mac_pj: float = E_MAC_PJ
     e_sop_pj: float = E_SOP_PJ
     convention: str = field(default="")
+    energy_convention: str = DEFAULT_ENERGY
+    sops_by_kind: dict[str, float] = field(default_factory=dict)
+    e_sop_pj_by_kind: dict[str, float] = field(default_factory=dict)
 
     @property
     def energy_mj(self) -> float:
@@ -193,6 +233,7 @@ class Profile:
             "macs": self.macs,
             "energy_pj": self.energy_pj,
             "convention": self.convention,
+            "energy_convention": self.energy_convention,
         }
 
     def layer(self, name: str) -> LayerProfile:
@@ -213,11 +254,15 @@ class Profile:
         rows = []
         for lp in self.layers:
             inp = {True: "spikes", False: "analog", None: "mixed" if lp.calls else "-"}[lp.spike_input]
+            if lp.input_kind in ("graded", "real"):
+                inp = f"{lp.input_kind} spikes"
             counted = lp.role in ("synaptic", "rule") or lp.rule is not None
             rate = "" if lp.firing_rate is None else f"{lp.firing_rate:.4f}"
             if lp.firing_rates_t is not None and 1 < len(lp.firing_rates_t) <= 8:
                 rate += " [" + " ".join(f"{r:.3f}" for r in lp.firing_rates_t) + "]"
             extra = f"  ({lp.note})" if lp.note else (f"  (rule {lp.rule})" if lp.rule else "")
+            if lp.excluded:
+                extra += f"  (excluded by {self.energy_convention})"
             rows.append(
                 (
                     lp.name,
@@ -245,12 +290,21 @@ class Profile:
             *(line(r) for r in rows[:-1]),
             rule,
             line(rows[-1]),
-            f"energy per sample: {self.energy_pj:.6g} pJ = {self.energy_mj:.6g} mJ "
-            f"({self.e_mac_pj} pJ x {_num(self.macs)} MACs + {self.e_sop_pj} pJ x {_num(self.sops)} SOPs)",
+            f"energy per sample: {self.energy_pj:.6g} pJ = {self.energy_mj:.6g} mJ ({self._energy_terms()})",
             f"whole pass: {_num(self.total_macs)} MACs, {_num(self.total_sops)} SOPs",
             textwrap.fill("convention: " + self.convention, width=110, subsequent_indent="  "),
         ]
         return "\n".join(out)
+
+    def _energy_terms(self) -> str:
+        kinds = {k: v for k, v in self.sops_by_kind.items() if v}
+        costs = {self.e_sop_pj_by_kind.get(k, self.e_sop_pj) for k in kinds}
+        terms = [f"{self.e_mac_pj} pJ x {_num(self.macs)} MACs"]
+        if len(costs) <= 1:
+            terms.append(f"{self.e_sop_pj if not costs else costs.pop()} pJ x {_num(self.sops)} SOPs")
+        else:
+            terms += [f"{self.e_sop_pj_by_kind[k]} pJ x {_num(v)} {k} SOPs" for k, v in kinds.items()]
+        return " + ".join(terms)
 
 
 def _num(x: float) -> str:
@@ -326,18 +380,27 @@ def dense_macs(module: nn.Module, x: Tensor, output: Tensor) -> int:
     raise TypeError(f"dense_macs: no built-in count for {type(module).__name__}; register a counting rule")
 
 
-def count_synaptic(module: nn.Module, x: Tensor, output: Tensor, events: bool = False) -> dict[str, Any]:
-    """The built-in count of one conv/linear call: MACs for a non-spike input, exact SOPs for a spike input.
+def count_synaptic(
+    module: nn.Module, x: Tensor, output: Tensor, events: bool = False, mode: str | None = None
+) -> dict[str, Any]:
+    r"""The built-in count of one conv/linear call: MACs for a non-spike input, exact SOPs for a spike input.
 
-    ``events=True``: the input is graded spikes (a neuron's output): SOPs for its non-zero values."""
-    if not events and not is_spike_tensor(x):
+    ``events=True``: the input is graded spikes (a neuron's output): SOPs for its non-zero values.
+    ``mode`` forces how the call counts (an energy convention's choice): ``"macs"`` (dense multiply-accumulates),
+    ``"sops"`` (the exact fan-out of each non-zero input) or ``"values"`` (:math:`\sum_i |x_i|\,\mathrm{fanout}_i`,
+    value-weighted SOPs; for 0/1 inputs the same as ``"sops"``)."""
+    if mode is None:
+        mode = "sops" if events or is_spike_tensor(x) else "macs"
+    if mode == "macs":
         return {"macs": dense_macs(module, x, output), "sops": 0, "spike_input": False}
-    mask = (x != 0).to(torch.float64)
+    if mode not in ("sops", "values"):
+        raise ConfigError(f"count_synaptic: mode must be 'macs', 'sops' or 'values', got {mode!r}")
+    w = (x != 0).to(torch.float64) if mode == "sops" else x.detach().abs().to(torch.float64)
     if isinstance(module, nn.Linear):
-        sops = linear_fanout(module, mask)
+        sops = linear_fanout(module, w)
     else:
-        sops = conv_fanout(module, mask, output.shape if isinstance(module, _CONV_T) else None)
-    return {"macs": 0, "sops": round(sops), "spike_input": True}
+        sops = conv_fanout(module, w, output.shape if isinstance(module, _CONV_T) else None)
+    return {"macs": 0, "sops": round(sops) if mode == "sops" else sops, "spike_input": True}
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -390,18 +453,39 @@ def _check_count(value: Any, key: str, who: str) -> int | float:
 
 
 # ------------------------------------------------------------------------------------------------ profiling
+@dataclass
+class _Counting:
+    """How one profiled pass counts: per input kind the count mode, and (when neuron outputs must be told
+    apart) the neuron outputs of the pass with their spike kind, kept alive so storage pointers identify them."""
+
+    count: dict[str, str]
+    sources: list[tuple[Tensor, str]] | None = None
+    #: the kind of every neuron output when the mode says so (``spikes="events"``: all graded)
+    force_kind: str | None = None
+
+    def kind_of(self, x: Tensor) -> str:
+        """The input kind of a synaptic call's input ``x``."""
+        if self.sources is not None:
+            ptr = x.untyped_storage().data_ptr()
+            for t, kind in self.sources:
+                if t.untyped_storage().data_ptr() == ptr:
+                    return kind
+        return "binary" if is_spike_tensor(x) else "analog"
+
+
 class _Acc:
     """Accumulates the calls of one module."""
 
     def __init__(
-        self, name: str, module: nn.Module, role: str, rule: Any, sources: list | None = None
+        self, name: str, module: nn.Module, role: str, rule: Any, counting: _Counting, kind: str = "binary"
     ) -> None:
         self.name, self.module, self.role, self.rule = name, module, role, rule
-        #: spikes="events": the neuron outputs of the pass (kept alive, so storage pointers identify them)
-        self.sources = sources
+        self.counting = counting
+        #: neurons: the spike kind of its outputs
+        self.kind = counting.force_kind or kind
         self.calls = 0
         self.macs: int | float = 0
-        self.sops: int | float = 0
+        self.sops_k: dict[str, int | float] = {}
         self.spike_calls = 0
         self.typed_calls = 0
         self.spike_sum = 0.0
@@ -409,6 +493,7 @@ class _Acc:
         self.rates_t: list[float] = []
         self.neurons: int | None = None
         self.order = -1
+        self.kinds: set[str] = set()
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
         self.calls += 1
@@ -426,22 +511,29 @@ class _Acc:
                         "expected a dict like {'macs': ..., 'sops': ...} or None"
                     )
                 self.macs += _check_count(counted.get("macs", 0), "macs", f"counting rule {rname!r}")
-                self.sops += _check_count(counted.get("sops", 0), "sops", f"counting rule {rname!r}")
+                kind = counted.get("kind", "binary")
+                if kind not in INPUT_KINDS:
+                    raise ConfigError(
+                        f"counting rule {rname!r}: 'kind' must be one of {INPUT_KINDS}, got {kind!r}"
+                    )
+                self._add_sops(kind, _check_count(counted.get("sops", 0), "sops", f"counting rule {rname!r}"))
                 spike = counted.get("spike_input")
                 spike = None if spike is None else bool(spike)
         if counted is None and isinstance(module, _CONV + _CONV_T + (nn.Linear,)) and x is not None:
-            c = count_synaptic(module, x, out, events=self._from_neuron(x))
+            kind = self.counting.kind_of(x)
+            c = count_synaptic(module, x, out, mode=self.counting.count[kind])
             self.macs += c["macs"]
-            self.sops += c["sops"]
-            spike = c["spike_input"]
+            self._add_sops(kind, c["sops"])
+            self.kinds.add(kind)
+            spike = kind != "analog"
         elif spike is None and x is not None and x.is_floating_point():
             spike = is_spike_tensor(x)
         if spike is not None:
             self.typed_calls += 1
             self.spike_calls += int(spike)
         if self.role == "neuron" and out is not None:
-            if self.sources is not None:
-                self.sources.append(out)
+            if self.counting.sources is not None:
+                self.counting.sources.append((out, self.kind))
                 out = (out != 0).to(out.dtype)  # events: a firing rate counts non-zero outputs
             o = out.detach().to(torch.float64)
             self.spike_sum += float(o.sum())
@@ -452,13 +544,19 @@ class _Acc:
             else:
                 self.rates_t.append(float(o.mean()) if o.numel() else 0.0)
 
-    def _from_neuron(self, x: Tensor) -> bool:
-        if self.sources is None:
-            return False
-        ptr = x.untyped_storage().data_ptr()
-        return any(t.untyped_storage().data_ptr() == ptr for t in self.sources)
+    def _add_sops(self, kind: str, n: int | float) -> None:
+        if n:
+            self.sops_k[kind] = self.sops_k.get(kind, 0) + n
 
-    def result(self, batch: int, e_mac: float, e_sop: float) -> LayerProfile:
+    @property
+    def sops(self) -> int | float:
+        return sum(self.sops_k.values())
+
+    def energy(self, e_mac: float, e_sop: Mapping[str, float]) -> float:
+        """Energy of the whole pass through this module, in pJ."""
+        return e_mac * self.macs + sum(e_sop[k] * n for k, n in self.sops_k.items())
+
+    def result(self, batch: int, e_mac: float, e_sop: Mapping[str, float], excluded: bool) -> LayerProfile:
         if self.typed_calls == 0 or 0 < self.spike_calls < self.typed_calls or self.typed_calls < self.calls:
             spike: bool | None = None
         else:
@@ -481,12 +579,18 @@ class _Acc:
             total_sops=self.sops,
             macs=self.macs / batch,
             sops=self.sops / batch,
-            energy_pj=(e_mac * self.macs + e_sop * self.sops) / batch,
+            energy_pj=self.energy(e_mac, e_sop) / batch,
             firing_rate=(self.spike_sum / self.elements if self.elements else 0.0) if neuron else None,
             firing_rates_t=list(self.rates_t) if neuron else None,
             neurons=self.neurons if neuron else None,
             rule=self.rule[0] if self.rule is not None else None,
             note=note,
+            input_kind=None
+            if not self.kinds
+            else next(iter(self.kinds))
+            if len(self.kinds) == 1
+            else "mixed",
+            excluded=excluded,
         )
 
 
@@ -550,25 +654,96 @@ def _infer_batch(inputs: Any, batch_size: int | None) -> int:
     return b
 
 
+def energy_convention(name: str = DEFAULT_ENERGY) -> EnergyConventionInfo:
+    """The registered energy convention ``name`` (``zoo.list_energy_conventions()`` names them)."""
+    if not isinstance(name, str):
+        raise ConfigError(f"energy convention: expected a registered name (str), got {type(name).__name__}")
+    return runtime().registries["energy_convention"].get(name).info  # type: ignore[return-value]
+
+
+def conventions_for(model_name: str | None) -> list[str]:
+    """The registered energy conventions made for ``model_name`` (their ``models`` patterns match its base name),
+    besides the default; the cards of such a model report them beside ``zoo``."""
+    if not model_name:
+        return []
+    base = model_name.split(".", 1)[0]
+    reg = runtime().registries["energy_convention"]
+    return [
+        n
+        for n, e in sorted(reg.snapshot().items())
+        if n != DEFAULT_ENERGY and any(fnmatch.fnmatchcase(base, p) for p in e.info.models)  # type: ignore[attr-defined]
+    ]
+
+
+def _neuron_kind(m: nn.Module) -> str:
+    kind = getattr(m, "spike_kind", "binary")
+    if kind not in SPIKE_KINDS:
+        raise ConfigError(
+            f"{type(m).__name__}.spike_kind is {kind!r}; a neuron declares one of {SPIKE_KINDS} "
+            "(zoo_core.neurons.BaseNeuron.spike_kind)"
+        )
+    return kind
+
+
+def _excluded(accs: list[_Acc], patterns: tuple[str, ...]) -> set[int]:
+    """ids of the counted layers an energy convention leaves out (paths, fnmatch patterns, <first>/<last>)."""
+    counted = [a for a in accs if a.role in ("synaptic", "rule")]
+    out: set[int] = set()
+    for pat in patterns:
+        if pat in ("<first>", "<last>"):
+            if counted:
+                out.add(id(counted[0] if pat == "<first>" else counted[-1]))
+            continue
+        for a in counted:
+            if fnmatch.fnmatchcase(a.name, pat):  # the whole path: "conv1" is not "layer1.0.conv1"
+                out.add(id(a))
+    return out
+
+
+def _convention_text(info: EnergyConventionInfo, mode: str, e_mac: float, e_sop: Mapping[str, float]) -> str:
+    if info.name == DEFAULT_ENERGY and set(e_sop.values()) == {e_sop["binary"]}:
+        text = {"binary": CONVENTION, "events": CONVENTION_EVENTS, "kinds": CONVENTION_KINDS}[mode]
+        return text.format(e_mac=e_mac, e_sop=e_sop["binary"])
+    count = {**ZOO_COUNT, **info.count}
+    how = ", ".join(f"{k} inputs {m}" for k, m in count.items())
+    priced = {k: v for k, v in e_sop.items() if count[k] != "macs"}
+    costs = (
+        f"{next(iter(priced.values()))} pJ per SOP"
+        if len(set(priced.values())) == 1
+        else "per SOP " + ", ".join(f"{v} pJ ({k})" for k, v in priced.items())
+    )
+    out = f"{info.description.rstrip('.')}. Counts: {how}; {e_mac} pJ per MAC, {costs}"
+    if info.exclude:
+        out += f"; layers left out: {', '.join(info.exclude)}"
+    return out + (f". Source: {info.source.rstrip('.')}." if info.source else ".")
+
+
 def profile(
     model: nn.Module,
     inputs: Any,
     *,
     batch_size: int | None = None,
-    e_mac_pj: float = E_MAC_PJ,
-    e_sop_pj: float = E_SOP_PJ,
-    spikes: str = "binary",
+    e_mac_pj: float | None = None,
+    e_sop_pj: float | None = None,
+    spikes: str = "auto",
+    energy: str = DEFAULT_ENERGY,
 ) -> Profile:
     r"""Profile one forward pass of ``model``: per-layer MACs/SOPs, firing rates and an energy estimate.
 
-    Convention (see :mod:`zoo_core.profiling`): only synaptic layers (conv, transposed conv, linear, layers with
-    a counting rule) are counted, pooling/normalisation/additions/neuron updates count as zero. A call fed by
-    non-spike values (any value outside {0, 1}) counts MACs (dense multiply-accumulates: conv: output elements x
-    C_in/groups x kernel size; linear: output elements x in_features); a call fed by spikes (only 0/1) counts
-    SOPs: each non-zero input's exact fan-out (output elements it reaches, borders and stride included), summed
-    over time steps and batch (linear: nonzeros x out_features). Energy per sample
-    ``E = e_mac_pj x MACs + e_sop_pj x SOPs`` (4.6 pJ and 0.9 pJ: 45 nm, Horowitz 2014). Firing rate: mean
-    neuron output over all elements and time steps.
+    Convention (``energy="zoo"``, the default; see :mod:`zoo_core.profiling`): only synaptic layers (conv,
+    transposed conv, linear, layers with a counting rule) are counted, pooling/normalisation/additions/neuron
+    updates count as zero. Each neuron declares its ``spike_kind`` (``binary``, ``graded``, ``real``). A call fed
+    by binary or graded spikes (a neuron's output, or any input holding only 0/1) counts SOPs: each non-zero
+    input's exact fan-out (output elements it reaches, borders and stride included), summed over time steps and
+    batch (linear: nonzeros x out_features); a graded spike is one event whatever its amplitude. A call fed by
+    real values (a real-valued neuron's output, or anything else outside {0, 1}) counts MACs (dense
+    multiply-accumulates: conv: output elements x C_in/groups x kernel size; linear: output elements x
+    in_features). Energy per sample ``E = 4.6 pJ x MACs + 0.9 pJ x SOPs`` (45 nm, Horowitz 2014). Firing rate:
+    mean neuron output (for graded or real spikes: the fraction of non-zero outputs) over all elements and steps.
+
+    ``energy=NAME`` counts by a registered convention instead (a paper's own: e.g. value-weighted SOPs, no MAC
+    term, the stem and classifier left out; ``zoo list --energy``): see
+    :class:`zoo_core.info.EnergyConventionInfo`.
 
     The pass runs under ``torch.no_grad()`` in the model's current mode (train/eval unchanged). Nothing in the
     model changes: buffers (e.g. BatchNorm running statistics in train mode) and stored neuron states are
@@ -579,21 +754,44 @@ def profile(
         inputs: a tensor (``model(inputs)``), a tuple/list (``model(*inputs)``) or a dict (``model(**inputs)``).
         batch_size: samples in ``inputs``; inferred from the first tensor: dim 1 of a 5-D ``[T, B, C, H, W]``
             input, else dim 0 (pass it for ``[T, B, N]`` sequences).
-        e_mac_pj, e_sop_pj: energy per MAC and per SOP in pJ.
-        spikes: ``"binary"`` (default): an input is spikes when it holds only 0/1. ``"events"``: graded spikes;
-            an input that is a neuron's output counts SOPs for its non-zero values (one event each), and
-            firing rates are fractions of non-zero outputs (module docstring).
+        e_mac_pj, e_sop_pj: override the convention's energy per MAC and per SOP (every spike kind) in pJ.
+        spikes: ``"auto"`` (default): count by the neurons' declared spike kinds. ``"binary"``: an input is spikes
+            only when it holds only 0/1 (declared kinds ignored). ``"events"``: every neuron output is graded
+            spikes (one event per non-zero value).
+        energy: the name of a registered energy convention (default ``"zoo"``).
 
     Returns:
-        A :class:`Profile`; ``macs``, ``sops``, ``energy_pj`` are per sample, ``total_*`` over the whole pass.
+        A :class:`Profile`; ``macs``, ``sops``, ``energy_pj`` are per sample, ``total_*`` over the whole pass
+        (layers the convention excludes are listed but not in the totals).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"zoo.profile: expected an nn.Module, got {type(model).__name__}")
     if spikes not in SPIKE_MODES:
         raise ConfigError(f"zoo.profile: spikes must be one of {SPIKE_MODES}, got {spikes!r}")
+    info = energy_convention(energy)
+    for what, v in (("e_mac_pj", e_mac_pj), ("e_sop_pj", e_sop_pj)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
+            raise ConfigError(f"zoo.profile: {what} must be a finite number of pJ >= 0, got {v!r}")
+    e_mac = float(info.e_mac_pj if e_mac_pj is None else e_mac_pj)
+    default_sop = info.e_sop_pj.get("binary", E_SOP_PJ)
+    e_sop = {
+        k: float(info.e_sop_pj.get(k, default_sop) if e_sop_pj is None else e_sop_pj) for k in INPUT_KINDS
+    }
     batch = _infer_batch(inputs, batch_size)
-    sources: list[Tensor] | None = [] if spikes == "events" else None
-    accs = [_Acc(n, m, role, rule, sources) for n, m, role, rule in _targets(model, _rules())]
+    kinds = {id(m): _neuron_kind(m) for m in model.modules() if isinstance(m, BaseNeuron)}
+    if spikes == "auto":
+        mode = "kinds" if any(k != "binary" for k in kinds.values()) else "binary"
+    else:
+        mode = spikes
+    counting = _Counting(
+        count={**ZOO_COUNT, **info.count},
+        sources=None if mode == "binary" else [],
+        force_kind="graded" if mode == "events" else None,
+    )
+    accs = [
+        _Acc(n, m, role, rule, counting, kinds.get(id(m), "binary"))
+        for n, m, role, rule in _targets(model, _rules())
+    ]
     order = [0]
 
     def wrap(acc: _Acc) -> Callable[..., None]:
@@ -632,11 +830,18 @@ def profile(
                 mod._buffers[key] = buf
         for m, st in states:
             m.state = st
+        counting.sources = None  # let the kept neuron outputs go
 
     called = sorted((a for a in accs if a.calls), key=lambda a: a.order)
-    layers = [a.result(batch, e_mac_pj, e_sop_pj) for a in called]
-    total_macs = sum(a.macs for a in called)
-    total_sops = sum(a.sops for a in called)
+    out = _excluded(called, info.exclude)
+    layers = [a.result(batch, e_mac, e_sop, id(a) in out) for a in called]
+    kept = [a for a in called if id(a) not in out]
+    total_macs = sum(a.macs for a in kept)
+    by_kind: dict[str, float] = {}
+    for a in kept:
+        for k, n in a.sops_k.items():
+            by_kind[k] = by_kind.get(k, 0) + n
+    total_sops = sum(by_kind.values())
     elements = sum(a.elements for a in called if a.role == "neuron")
     spike_total = sum(a.spike_sum for a in called if a.role == "neuron")
     return Profile(
@@ -646,27 +851,32 @@ def profile(
         total_sops=total_sops,
         macs=total_macs / batch,
         sops=total_sops / batch,
-        energy_pj=(e_mac_pj * total_macs + e_sop_pj * total_sops) / batch,
+        energy_pj=sum(a.energy(e_mac, e_sop) for a in kept) / batch,
         mean_firing_rate=spike_total / elements if elements else None,
-        e_mac_pj=e_mac_pj,
-        e_sop_pj=e_sop_pj,
-        convention=(CONVENTION_EVENTS if spikes == "events" else CONVENTION).format(
-            e_mac=e_mac_pj, e_sop=e_sop_pj
-        ),
+        e_mac_pj=e_mac,
+        e_sop_pj=e_sop["binary"],
+        convention=_convention_text(info, mode, e_mac, e_sop),
+        energy_convention=info.name,
+        sops_by_kind={k: v / batch for k, v in by_kind.items()},
+        e_sop_pj_by_kind={k: e_sop[k] for k in by_kind},
     )
 
 
 __all__ = [
     "CONVENTION",
     "CONVENTION_EVENTS",
+    "CONVENTION_KINDS",
+    "DEFAULT_ENERGY",
     "E_MAC_PJ",
     "E_SOP_PJ",
     "SPIKE_MODES",
     "LayerProfile",
     "Profile",
     "conv_fanout",
+    "conventions_for",
     "count_synaptic",
     "dense_macs",
+    "energy_convention",
     "is_spike_tensor",
     "linear_fanout",
     "profile",

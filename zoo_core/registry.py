@@ -32,6 +32,7 @@ KINDS = (
     "dataset",
     "counting_rule",
     "recipe",
+    "energy_convention",
 )
 
 

@@ -81,10 +81,11 @@ from .neurons import (
 )
 from .neurons.conversion import QCFS_PAPER, check_conversion_input
 from .plugins import API_VERSION, hookimpl
-from .profiling import conv_fanout, count_synaptic, dense_macs, linear_fanout
+from .profiling import conv_fanout, conventions_for, count_synaptic, dense_macs, linear_fanout
 from .tasks import Task, TrainConfig, accuracy, cast_model, evaluate, fit, train
 from .tasks.attacks import check_eps, fgsm, gradient_settings, pgd, robust_accuracy
 from .tasks.base import CARD_DTYPE, card_evaluation
+from .tasks.classification import card_profile
 from .tasks.training import recipe_command
 
 __all__ = [
@@ -127,6 +128,7 @@ __all__ = [
     "WeightsError",
     "ZooError",
     "accuracy",
+    "card_profile",
     "cast_model",
     "check_choice",
     "check_conversion_input",
@@ -140,6 +142,7 @@ __all__ = [
     "class_indices",
     "collate_time_first",
     "conv_fanout",
+    "conventions_for",
     "count_synaptic",
     "dense_macs",
     "dispatch",
@@ -279,7 +282,7 @@ def write_demo_card(
     seconds: float,
     epochs: int | None = None,
     metrics: Mapping[str, float] | None = None,
-    spikes: str = "binary",
+    spikes: str = "auto",
     notes: str = "",
     split: str | None = None,
     script: str | None = None,
@@ -296,7 +299,8 @@ def write_demo_card(
     what the plugin registers (``{"metrics", "sha256"}``).
     """
     test = create_dataset(dataset, split="test", seed=seed)
-    report = evaluate(model, test, progress=False, spikes=spikes, dtype=dtype)
+    also = conventions_for(getattr(model, "zoo_name", None))
+    report = evaluate(model, test, progress=False, spikes=spikes, dtype=dtype, also_energy=also)
     measured = {"accuracy": report["accuracy"], **dict(metrics or {})}
     argv = list(sys.argv[1:] if argv is None else argv)
     command = f"python {script or sys.argv[0]} " + " ".join(shlex.quote(a) for a in argv)
@@ -320,7 +324,7 @@ def write_demo_card(
         training["notes"] = notes
     extra = {
         "metrics": measured,
-        "profile": {k: report[k] for k in ("mean_firing_rate", "sops", "macs", "energy_pj", "convention")},
+        "profile": card_profile(report),
         "evaluation": {**card_evaluation(model, tag, spikes), "dtype": dtype},
         "training": training,
     }

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from .api import create_model, create_neuron, get_task, model_info, neuron_info
 from .info import ModelInfo, TensorSpec
-from .neurons.base import BaseNeuron, reset, streaming
+from .neurons.base import SPIKE_KINDS, BaseNeuron, reset, streaming
 from .tasks import Task
 
 __all__ = ["ConformanceError", "check_model", "check_neuron", "make_input"]
@@ -312,6 +312,17 @@ def check_neuron(name: str, **kwargs: Any) -> None:
         )
     if not bool(torch.isfinite(a).all()):
         raise _fail(who, "finite output", "the output contains NaN or Inf")
+    kind = getattr(n, "spike_kind", "binary")
+    if kind not in SPIKE_KINDS:
+        raise _fail(who, "spike kind", f"spike_kind is {kind!r}; declare one of {SPIKE_KINDS}")
+    if kind == "binary" and not bool(((a == 0) | (a == 1)).all()):
+        raise _fail(
+            who,
+            "binary spikes",
+            f"spike_kind is 'binary' (the default) but the output holds values outside {{0, 1}} (e.g. "
+            f"{float(a[(a != 0) & (a != 1)][0]):g}); declare spike_kind = 'graded' (a few amplitude levels) or "
+            "'real' (real values) so that zoo.profile counts the operations it drives correctly",
+        )
     with torch.no_grad():
         b = n(x)
         n(x2)

@@ -27,7 +27,17 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 
 #: registry kinds in the order ``zoo info`` searches them
-INFO_KINDS = ("model", "neuron", "surrogate", "learning_rule", "dataset", "task", "recipe", "kernel")
+INFO_KINDS = (
+    "model",
+    "neuron",
+    "surrogate",
+    "learning_rule",
+    "dataset",
+    "task",
+    "recipe",
+    "energy_convention",
+    "kernel",
+)
 
 
 class CLIError(Exception):

@@ -32,11 +32,15 @@ class ListCommand(Command):
     PATTERN is an fnmatch pattern ('spiking*', '*_ti'); a plain word matches anywhere in the name
     ('cnn' is '*cnn*'). With --pretrained, list the published weight sets as NAME.TAG instead, which
     `zoo_core.create_model("NAME.TAG", pretrained=True)` loads. With --recipes, list the registered training
-    recipes (zoo train MODEL --recipe NAME) with the models they are for.
+    recipes (zoo train MODEL --recipe NAME) with the models they are for; with --energy, the SOP / energy
+    conventions (zoo eval MODEL --energy NAME: the default zoo and the papers' own).
     """
 
     name = "list"
-    help = "list models (--pretrained: their published weight sets; --recipes: training recipes)"
+    help = (
+        "list models (--pretrained: their published weight sets; --recipes: training recipes; --energy: energy "
+        "conventions)"
+    )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -48,24 +52,33 @@ class ListCommand(Command):
         parser.add_argument(
             "--recipes", action="store_true", help="list training recipes (zoo train MODEL --recipe NAME)"
         )
+        parser.add_argument(
+            "--energy",
+            action="store_true",
+            help="list SOP / energy conventions (zoo eval MODEL --energy NAME) with the models they are for",
+        )
         parser.add_argument("--json", action="store_true", help="print a JSON array")
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..api import list_models, list_recipes, recipe_info  # lazy: zoo --help stays torch-free
-
-        if args.recipes:
-            recipes = list_recipes(pattern_arg(args.pattern))
+        if args.recipes and args.energy:
+            raise CLIError("--recipes and --energy list different things; give one")
+        regs = _catalog().registries
+        if args.recipes or args.energy:
+            kind, what = (
+                ("recipe", "recipes") if args.recipes else ("energy_convention", "energy conventions")
+            )
+            names = regs[kind].names(pattern_arg(args.pattern))
             if args.json:
-                print(as_json(recipes))
-            for name in [] if args.json else recipes:
-                info = recipe_info(name)
+                print(as_json(names))
+            for name in [] if args.json else names:
+                info = regs[kind].get(name).info
                 print(f"{name}  [{', '.join(info.models) or 'any model'}]  {info.description}".rstrip())
-            if not recipes:
+            if not names:
                 note(
-                    "no recipes" + (f" match {args.pattern!r}" if args.pattern != "*" else " are registered")
+                    f"no {what}" + (f" match {args.pattern!r}" if args.pattern != "*" else " are registered")
                 )
             return EXIT_OK
-        names = list_models(pattern_arg(args.pattern), pretrained=args.pretrained)
+        names = _model_names(regs["model"], pattern_arg(args.pattern), args.pretrained)
         if args.json:
             print(as_json(names))
         elif names:

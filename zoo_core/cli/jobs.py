@@ -71,10 +71,18 @@ class EvalCommand(Command):
         parser.add_argument("--batch-size", type=int, default=256)
         parser.add_argument(
             "--spikes",
-            choices=("binary", "events"),
-            default="binary",
-            help="classifiers: how the profile tells spikes from analog values: binary (only 0/1 inputs are "
-            "spikes) or events (every non-zero output of a neuron is one event, for graded or real-valued spikes)",
+            choices=("auto", "binary", "events"),
+            default="auto",
+            help="classifiers: how the profile tells spikes from analog values: auto (default: by the spike "
+            "kind each neuron declares: binary and graded spikes count SOPs, real values MACs), binary (only "
+            "0/1 inputs are spikes) or events (every non-zero output of a neuron is one event)",
+        )
+        parser.add_argument(
+            "--energy",
+            default="zoo",
+            metavar="NAME",
+            help="classifiers: the SOP / energy convention (default: zoo; a paper's own, e.g. lmht, empf, "
+            "spikingresformer: zoo list --energy)",
         )
         add_dtype_argument(parser, "evaluation")
         parser.add_argument(
@@ -88,6 +96,7 @@ class EvalCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from ..api import (  # lazy: zoo --help stays torch-free
             create_model,
+            energy_convention_info,
             get_task,
             load_pretrained,
             model_info,
@@ -97,6 +106,7 @@ class EvalCommand(Command):
 
         if args.batch_size < 1:
             raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+        energy_convention_info(args.energy)  # an unknown convention fails before any work
         name = args.name
         folder = args.weights
         if is_source_name(name):  # a published repo: the model its config names, with its weights
@@ -111,6 +121,11 @@ class EvalCommand(Command):
             base = model.zoo_name
         info = model_info(base)
         task = get_task(info.task)
+        if not task.reports_energy and (args.spikes != "auto" or args.energy != "zoo"):
+            raise CLIError(
+                f"--spikes and --energy set how a profile counts spikes and energy; task {info.task!r} of "
+                f"{base} reports no profile (classifiers do)"
+            )
         if folder is None:
             weights = info.weights.get(tag) if pretrained and tag else None
             if not pretrained:
@@ -142,8 +157,9 @@ class EvalCommand(Command):
             data,
             batch_size=args.batch_size,
             progress=not args.json,
-            spikes=args.spikes,
             dtype=dtype,
+            **({"spikes": args.spikes} if args.spikes != "auto" else {}),
+            **({"energy": args.energy} if args.energy != "zoo" else {}),
             **({"per_step": True} if args.per_step else {}),
         )
         report = {

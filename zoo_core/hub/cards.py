@@ -154,7 +154,12 @@ def _location(
 ) -> tuple[str, str]:
     """(Python line that loads these weights, ``zoo eval`` command that evaluates them)."""
     evaluation = config.get("evaluation") or {}
-    spikes = " --spikes events" if evaluation.get("spikes") == "events" else ""
+    # "binary" was the default before the neurons declared spike kinds (API 1.4); for 0/1 neurons it is "auto"
+    spikes = (
+        f" --spikes {evaluation['spikes']}"
+        if evaluation.get("spikes", "auto") not in ("auto", "binary")
+        else ""
+    )
     if repo_id:
         return (
             f'model = zoo.create_model("hf://{repo_id}").eval()  # the model its config.json names, these weights',

@@ -25,6 +25,12 @@ from ..plugins import create
 
 State = dict[str, Tensor]
 
+#: what a neuron's output values are, as :attr:`BaseNeuron.spike_kind` declares them (profiling counts by it):
+#: ``"binary"``: only 0 and 1; ``"graded"``: a few levels, each an event whose amplitude a deployment folds into
+#: the next layer's weights (conversion spikes of amplitude theta, multi-level or few-bit spikes); ``"real"``:
+#: real values (rates, currents, unquantised spikes): the next layer multiplies by them
+SPIKE_KINDS = ("binary", "graded", "real")
+
 
 def check_sequence(x: Tensor, who: str, min_dims: int = 2) -> None:
     """Raise :class:`InputError` unless ``x`` is a floating ``[T, B, ...]`` tensor with ``T >= 1``."""
@@ -56,9 +62,15 @@ class BaseNeuron(nn.Module):
             all ``T`` steps, as in parallel ANN-SNN conversion or LM-HT's temporal mixing) needs the whole
             sequence at once, so streaming it raises :class:`~zoo_core.errors.InputError`; the conformance
             kit checks that instead of streaming equality.
+        spike_kind: what the outputs are (one of :data:`SPIKE_KINDS`): ``"binary"`` (the default: only 0/1,
+            checked by the conformance kit), ``"graded"`` (events carrying a few amplitude levels, e.g.
+            theta, k theta, 4-bit values) or ``"real"`` (real-valued outputs). A class attribute,
+            or a property where it depends on the configuration. :func:`zoo_core.profile` counts the synaptic
+            operations a neuron's outputs drive accordingly (binary and graded: SOPs; real: MACs).
     """
 
     causal: bool = True
+    spike_kind: str = "binary"
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,4 +175,13 @@ def resolve_surrogate(surrogate: Any, alpha: float | None, who: str) -> nn.Modul
     )
 
 
-__all__ = ["BaseNeuron", "State", "check_sequence", "detach_state", "reset", "resolve_surrogate", "streaming"]
+__all__ = [
+    "SPIKE_KINDS",
+    "BaseNeuron",
+    "State",
+    "check_sequence",
+    "detach_state",
+    "reset",
+    "resolve_surrogate",
+    "streaming",
+]

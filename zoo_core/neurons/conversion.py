@@ -69,14 +69,16 @@ class ConversionNeuron(nn.Module):
     """Mixin for neurons that replace ANN activations (use it with :class:`~zoo_core.neurons.BaseNeuron`).
 
     * Spikes carry an amplitude (the threshold :math:`\\theta`, possibly per channel), so a converted layer
-      feeds the next one the same scale as the ANN activation did (``zoo.profile`` therefore counts the
-      layers they feed as MACs: their inputs hold values outside {0, 1}).
+      feeds the next one the same scale as the ANN activation did. The spikes are ``spike_kind = "graded"``:
+      ``zoo.profile`` counts each non-zero one as an event (SOPs of its fan-out), as for a deployment that folds
+      the amplitude into the next layer's weights.
     * ``fold_T``: ``None`` (default) -> the zoo layout, input ``[T, B, ...]``; an int ``T`` -> the
       time-folded layout ``[T*B, ...]`` of the official conversion code (the whole network runs on ``T*B``
       samples with time the outer factor; the neuron unfolds, runs, folds back).
     """
 
     fold_T: int | None = None
+    spike_kind: str = "graded"
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fold_T is None:

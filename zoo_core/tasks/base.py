@@ -56,10 +56,10 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 CARD_DTYPE = "float64"
 
 
-def card_evaluation(model: nn.Module, tag: str | None, spikes: str = "binary") -> dict[str, Any]:
+def card_evaluation(model: nn.Module, tag: str | None, spikes: str = "auto") -> dict[str, Any]:
     """The ``evaluation`` record of a card: how its metrics were measured and the command that reproduces them."""
     name = f"{getattr(model, 'zoo_name', 'MODEL')}.{tag or 'TAG'}"
-    extra = " --spikes events" if spikes == "events" else ""
+    extra = f" --spikes {spikes}" if spikes != "auto" else ""
     return {"dtype": CARD_DTYPE, "spikes": spikes, "command": f"zoo eval {name} --pretrained{extra}"}
 
 
@@ -205,6 +205,8 @@ class Task:
     default_dataset: ClassVar[str | None] = None
     #: the Hugging Face Hub ``pipeline_tag`` of its models' cards (``None``: none fits)
     hub_pipeline_tag: ClassVar[str | None] = None
+    #: :meth:`evaluate` profiles the model (firing rates, SOPs, energy) and takes ``spikes=`` / ``energy=``
+    reports_energy: ClassVar[bool] = False
 
     # -- data --------------------------------------------------------------------------------------------------
     def dataset_names(self) -> list[str]:

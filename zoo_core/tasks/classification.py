@@ -31,7 +31,7 @@ from ..hub import save_pretrained
 from ..hub.cards import format_number
 from ..info import IOSpec, Metric, TensorSpec
 from ..plugins import create, entry, model_config, runtime, split_tag
-from ..profiling import profile
+from ..profiling import DEFAULT_ENERGY, conventions_for, energy_convention, profile
 from .attacks import gradient_settings, robust_accuracy
 from .base import (
     CARD_DTYPE,
@@ -81,9 +81,11 @@ def evaluate(
     batch_size: int = 256,
     progress: bool = True,
     device: str | torch.device = "cpu",
-    spikes: str = "binary",
+    spikes: str = "auto",
     dtype: str | None = None,
     per_step: bool = False,
+    energy: str = DEFAULT_ENERGY,
+    also_energy: Sequence[str] = (),
 ) -> dict[str, Any]:
     r"""Accuracy, mean firing rate, SOPs/MACs/energy per sample and samples per second on ``data``.
 
@@ -91,9 +93,13 @@ def evaluate(
     :math:`t = 1..T` steps, :math:`\arg\max \frac{1}{t}\sum_{s \le t} y_s` (the cumulative mean of the per-step
     logits of the model's ``forward_steps``), the curve of conversion papers (accuracy against time steps).
 
-    ``spikes`` is :func:`zoo_core.profiling.profile`'s: ``"events"`` counts graded spikes (amplitude
-    :math:`\theta`, :math:`k\theta`, real values) as events instead of analog values. ``dtype`` (``"float64"``)
-    evaluates a copy of the model in that precision (see :func:`cast_model`)."""
+    ``spikes`` and ``energy`` are :func:`zoo_core.profiling.profile`'s: ``"auto"`` counts by the neurons' declared
+    spike kinds, ``energy`` names the SOP / energy convention (default ``"zoo"``). ``also_energy`` names more
+    conventions to report beside it (``energy_conventions``: their SOPs, MACs and energy per sample; cards record
+    a paper's own this way). ``dtype`` (``"float64"``) evaluates a copy of the model in that precision (see
+    :func:`cast_model`)."""
+    for name in (energy, *also_energy):
+        energy_convention(name)  # an unknown name fails before any work
     steps_fn = getattr(model, "forward_steps", None)
     if per_step and not callable(steps_fn):
         raise ConfigError(
@@ -121,13 +127,21 @@ def evaluate(
             hits = ((steps.cumsum(0) / n).argmax(-1) == y).sum(1).cpu()
             correct_t = hits if correct_t is None else correct_t + hits
     sums = {"sops": 0.0, "macs": 0.0, "energy_pj": 0.0}
+    others = {name: {**sums} for name in also_energy if name != energy}
+    texts = {}
     fired = neurons = 0.0
     convention = ""
     for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
-        p = profile(model, cast_input(x, dtype).to(device), spikes=spikes)
+        xb = cast_input(x, dtype).to(device)
+        p = profile(model, xb, spikes=spikes, energy=energy)
         n = p.batch_size  # inferred from the input layout ([T, B, ...] event input: dim 1)
         for k in sums:
             sums[k] += getattr(p, k) * n
+        for name, acc in others.items():
+            q = profile(model, xb, spikes=spikes, energy=name)
+            for k in acc:
+                acc[k] += getattr(q, k) * n
+            texts[name] = q.convention
         # the batch's mean rate weighs its neuron-steps, which scale with the number of samples
         elems = n * sum((lp.neurons or 0) for lp in p.layers if lp.firing_rate is not None)
         fired += (p.mean_firing_rate or 0.0) * elems
@@ -141,6 +155,20 @@ def evaluate(
         "mean_firing_rate": fired / neurons if neurons else 0.0,
         **{k: v / max(total, 1) for k, v in sums.items()},
         "convention": convention,
+        "energy_convention": energy,
+        **(
+            {
+                "energy_conventions": {
+                    name: {
+                        **{k: v / max(total, 1) for k, v in acc.items()},
+                        "convention": texts.get(name, ""),
+                    }
+                    for name, acc in others.items()
+                }
+            }
+            if others
+            else {}
+        ),
         "samples_per_second": total / seconds if seconds > 0 else float("inf"),
         **(
             {"per_step_accuracy": (correct_t.double() / max(total, 1)).tolist()}
@@ -148,6 +176,18 @@ def evaluate(
             else {}
         ),
     }
+
+
+#: the profile fields a card records
+CARD_PROFILE = ("mean_firing_rate", "sops", "macs", "energy_pj", "convention", "energy_convention")
+
+
+def card_profile(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``profile`` record of a card from an :func:`evaluate` report (with the paper conventions, if any)."""
+    out = {k: report[k] for k in CARD_PROFILE if k in report}
+    if report.get("energy_conventions"):
+        out["energy_conventions"] = report["energy_conventions"]
+    return out
 
 
 @torch.no_grad()
@@ -167,6 +207,13 @@ def _num(v: float) -> str:
     return f"{v:,.1f}" if v >= 100 else f"{v:.4g}"
 
 
+def _in_convention(label: str, name: str) -> str:
+    """``"energy per sample (pJ)"`` -> ``"energy per sample (pJ, zoo)"``; the firing rate is no convention's."""
+    if label.split(" ")[0] not in ("SOPs", "MACs", "energy"):
+        return label
+    return f"{label[:-1]}, {name})" if label.endswith(")") else f"{label} ({name})"
+
+
 class ImageClassification(Task):
     """Classify images or event frames: accuracy, firing rate, SOPs, MACs and energy per sample."""
 
@@ -178,6 +225,7 @@ class ImageClassification(Task):
     )  # fmt: skip
     default_dataset = "digits"
     hub_pipeline_tag = "image-classification"
+    reports_energy = True
 
     # -- evaluation --------------------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: Dataset, **options: Any) -> dict[str, Any]:
@@ -194,13 +242,25 @@ class ImageClassification(Task):
             ("energy / sample", f"{_num(report['energy_pj'])} pJ ({report['energy_pj'] / 1e6:.4g} uJ)"),
             ("throughput", f"{report['samples_per_second']:,.0f} samples/s"),
         ]
-        lines = [title, *(f"  {k:<18}{v}" for k, v in rows), f"  energy convention: {ENERGY_NOTE}"]
+        lines = [title, *(f"  {k:<18}{v}" for k, v in rows)]
+        name = report.get("energy_convention", DEFAULT_ENERGY)
+        lines.append(f"  energy convention: {name}" + (f" ({ENERGY_NOTE})" if name == DEFAULT_ENERGY else ""))
+        for other, r in (report.get("energy_conventions") or {}).items():
+            lines.append(
+                f"  {other} convention: {_num(r['sops'])} SOPs, {_num(r['macs'])} MACs, "
+                f"{_num(r['energy_pj'])} pJ per sample"
+            )
         if report.get("per_step_accuracy"):
             curve = ", ".join(f"t={t} {a:.4f}" for t, a in enumerate(report["per_step_accuracy"], 1))
             lines.append(f"  accuracy per step (cumulative mean of the logits): {curve}")
-        if report.get("spikes") == "events":
+        if report.get("spikes") in ("events", "binary"):
             lines.append(
-                "  spikes: events (every non-zero neuron output counts as one event, whatever its value)"
+                "  spikes: "
+                + (
+                    "events (every non-zero neuron output counts as one event, whatever its value)"
+                    if report["spikes"] == "events"
+                    else "binary (only 0/1 inputs count as spikes; declared spike kinds ignored)"
+                )
             )
         if report.get("dtype"):
             lines.append(f"  evaluated in {report['dtype']}")
@@ -348,7 +408,13 @@ class ImageClassification(Task):
     ) -> Path:
         """Measure (accuracy, firing rate, SOPs, energy; in float64, so the card holds on any CPU) and write the
         weight folder with its card."""
-        report = evaluate(model, test_set, progress=False, dtype=CARD_DTYPE)
+        report = evaluate(
+            model,
+            test_set,
+            progress=False,
+            dtype=CARD_DTYPE,
+            also_energy=conventions_for(getattr(model, "zoo_name", None)),
+        )
         registered = dataset in runtime().registries["dataset"]
         info = entry("dataset", dataset).info if registered else None
         training = {
@@ -368,9 +434,7 @@ class ImageClassification(Task):
         }
         extra = {
             "metrics": {"accuracy": report["accuracy"]},
-            "profile": {
-                k: report[k] for k in ("mean_firing_rate", "sops", "macs", "energy_pj", "convention")
-            },
+            "profile": card_profile(report),
             "evaluation": card_evaluation(model, cfg.tag),
             "training": training,
         }
@@ -400,12 +464,23 @@ class ImageClassification(Task):
             )
             if key in profile_
         ]
+        name = profile_.get("energy_convention", DEFAULT_ENERGY)
+        others = dict(profile_.get("energy_conventions") or {})
+        if others:  # say which convention each energy row is in
+            rows = [(_in_convention(label, name), v) for label, v in rows]
+        for other, r in others.items():
+            rows += [
+                (f"SOPs per sample ({other})", r["sops"]),
+                (f"energy per sample (pJ, {other})", r["energy_pj"]),
+            ]
         if rows and not lines:
             lines = ["| measure | value |", "|---|---|"]
         lines += [f"| {label} | {format_number(v)} |" for label, v in rows]
         if profile_:
             convention = profile_.get("convention", ENERGY_NOTE).rstrip(".")
-            lines += ["", f"Energy convention: {convention}."]
+            lines += ["", f"Energy convention `{name}`: {convention}."]
+            for other, r in others.items():
+                lines += ["", f"Energy convention `{other}`: {r.get('convention', '').rstrip('.')}."]
         curve = config.get("per_step_accuracy")
         if curve and lines:
             steps = ", ".join(f"{format_number(a)} (t={t})" for t, a in enumerate(curve, 1))

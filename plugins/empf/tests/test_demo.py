@@ -26,7 +26,7 @@ def test_card_is_measured_in_float64_and_registered() -> None:
     assert NAME in zoo.list_models(pretrained=True)
     card = _card()
     info = zoo.model_info("empf_digits").weights["digits_t4"]
-    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "binary"
+    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "auto"
     assert card["evaluation"]["command"] == f"zoo eval {NAME} --pretrained"
     assert card["metrics"] == info.metrics and card["files"] == info.sha256
     assert card["args"] == info.config == zoo.model_info("empf_digits").defaults

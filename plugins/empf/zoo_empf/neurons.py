@@ -128,6 +128,11 @@ class EMPFNeuron(_PerStepNeuron):
     All parameters start at 0, so :math:`\theta = \lambda = 1/2` at initialisation.
     """
 
+    @property
+    def spike_kind(self) -> str:  # type: ignore[override]
+        """``compression``: 4-bit spikes (16 levels, graded events); ``vanilla``: real-valued spikes."""
+        return "graded" if self.mode == "compression" else "real"
+
     def __init__(
         self,
         T: int = 4,
@@ -208,6 +213,8 @@ class FoldedEMPFNeuron(_PerStepNeuron):
     Buffers ``decay``, ``gain``, ``shift`` are ``[T, C]`` (``C = 1`` broadcasts), ``theta`` is ``[T]``;
     channels are dimension 1 of a step ``[B, C, ...]``.
     """
+
+    spike_kind = EMPFNeuron.spike_kind
 
     def __init__(
         self, decay: Tensor, gain: Tensor, shift: Tensor, theta: Tensor, mode: str = "vanilla"

@@ -11,7 +11,7 @@ from typing import Any
 from zoo_core.sdk import Paper, WeightInfo, hookimpl
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
-ZOO_API_VERSION = "1.3"
+ZOO_API_VERSION = "1.4"
 
 PAPER = Paper(
     title="Comprehensive Online Training and Deployment for Spiking Neural Networks (v3, CVPR 2026: Rethinking "
@@ -204,4 +204,23 @@ def register_recipes(register: Any) -> None:
         "AutoAugment, Cutout) is not offered by zoo train; the model's variant flags (ternary, parallel, 4-bit) "
         "are model arguments",
         data="CIFAR-10 or CIFAR-100 as an image folder (train/ and test/, one sub-folder per class)",
+    )
+
+
+@hookimpl
+def register_energy_conventions(register: Any) -> None:
+    register(
+        "empf",
+        count={"binary": "sops", "graded": "sops", "real": "sops", "analog": "macs"},
+        e_mac_pj=0.0,
+        e_sop_pj={"binary": 0.9, "graded": 0.9 / 8, "real": 0.9, "analog": 0.9},
+        models=("empf_*",),
+        paper=PAPER,
+        description="EM-PF's power: every non-zero spike (binary, real-valued or 4-bit) counts its fan-out as "
+        "SOPs; E = 0.9 pJ x SOPs, a 4-bit spike's SOP at 0.9 / 8 pJ; layers fed by analog values count MACs "
+        "(the NOPs of the paper's tables), left out of the energy",
+        source="READ: the official README / main_inf.py print power = SOPs x 0.9 pJ (vanilla) or SOPs x 0.9 / 8 "
+        "pJ (compression, 4-bit spikes); the paper's ablation (273.02 M SOPs, 6.59 M NOPs, 0.25 mJ) gives "
+        "power = 0.9 pJ x SOPs without the NOPs. INFERRED: the SOP monitor itself was not read, so the count "
+        "per non-zero spike (not per unit of value) is the zoo's",
     )

@@ -25,7 +25,7 @@ def _card() -> dict:
 def test_card_is_measured_in_float64_and_registered() -> None:
     card = _card()
     assert card["model"] == "lmht_cnn_digits" and card["args"] == zoo.model_info("lmht_cnn_digits").defaults
-    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "binary"
+    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "auto"
     assert card["evaluation"]["command"] == f"zoo eval {NAME} --pretrained"
     info = zoo.model_info("lmht_cnn_digits").weights["digits_t2"]
     assert info.metrics == card["metrics"] and info.sha256 == card["files"]

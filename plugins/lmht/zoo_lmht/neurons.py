@@ -102,6 +102,8 @@ class LMHTNeuron(BaseNeuron):
     masks); ``zoo.from_official`` drops it.
     """
 
+    spike_kind = "graded"  # multiples k theta of the threshold: events of a few amplitudes
+
     causal = False
 
     def __init__(
@@ -191,6 +193,8 @@ class LMHTInferenceNeuron(BaseNeuron):
     logits).
     Backward (not used by the paper): rectangular surrogate on :math:`[\theta/2, 3\theta/2]`.
     """
+
+    spike_kind = "graded"  # spikes of amplitude theta
 
     causal = False
 

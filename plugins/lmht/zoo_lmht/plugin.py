@@ -11,7 +11,7 @@ from typing import Any
 from zoo_core.sdk import Paper, WeightInfo, hookimpl
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
-ZOO_API_VERSION = "1.3"
+ZOO_API_VERSION = "1.4"
 
 PAPER = Paper(
     title="LM-HT SNN: Enhancing the Performance of SNN to ANN Counterpart through Learnable Multi-hierarchical "
@@ -262,4 +262,22 @@ def register_recipes(register: Any) -> None:
         "(its --lr2 default is 0.1: this recipe uses the paper's 5e-4, which reproduces Table 4)",
         differences=no_aug + "; momentum 0.9 with Nesterov is inferred from the official ANN stage",
         data="CIFAR-100 as an image folder (train/ and test/, one sub-folder per class)",
+    )
+
+
+@hookimpl
+def register_energy_conventions(register: Any) -> None:
+    register(
+        "lmht",
+        count={"binary": "values", "graded": "values", "real": "values", "analog": "values"},
+        e_mac_pj=0.0,
+        e_sop_pj={"binary": 0.9, "graded": 0.9, "real": 0.9, "analog": 0.9},
+        exclude=("conv1",),
+        models=("lmht_*",),
+        paper=PAPER,
+        description="LM-HT's SOP count: every conv and linear layer except the module named conv1 counts its "
+        "input values times their fan-out (a graded spike k theta counts k theta, not one event; pooled and "
+        "analog inputs count by value too); E = 0.9 pJ x SOPs, no MAC term",
+        source="READ: official monitor.py (SOPMonitor: skip_name ['conv1'], conv2d(x, ones_like(weight)).sum(), "
+        "linear likewise; hzc1208/LMHT_SNN@d9e0db3) and the paper's 0.9 pJ per SOP (Spikformer's energy rule)",
     )

@@ -64,6 +64,8 @@ class ParametricSoftplus(BaseNeuron):
         beta_init: initial :math:`\beta` (5.0).
     """
 
+    spike_kind = "real"  # firing rates, not spikes
+
     def __init__(
         self, shape: int | Sequence[int] = (), alpha_init: float = 0.2, beta_init: float = 5.0
     ) -> None:
@@ -102,6 +104,8 @@ class AlphaSynapse(BaseNeuron):
         tau: synaptic time constant (ms, 10).
         dt: time step (ms, 1).
     """
+
+    spike_kind = "real"  # a synaptic current
 
     def __init__(self, tau: float = 10.0, dt: float = 1.0) -> None:
         super().__init__()

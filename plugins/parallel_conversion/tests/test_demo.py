@@ -33,8 +33,8 @@ def _eval(capsys, *extra: str) -> dict:
 def test_card_is_measured_in_float64_and_registered() -> None:
     card = _card()
     assert card["model"] == "qcfs_cnn_digits_parallel" and card["args"]["mode"] == "parallel"
-    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "events"
-    assert card["evaluation"]["command"] == f"zoo eval {NAME} --pretrained --spikes events"
+    assert card["evaluation"]["dtype"] == "float64" and card["evaluation"]["spikes"] == "auto"
+    assert card["evaluation"]["command"] == f"zoo eval {NAME} --pretrained"
     info = zoo.model_info("qcfs_cnn_digits_parallel").weights["digits_t4"]
     assert info.metrics == card["metrics"]
     assert info.sha256 == card["files"]
@@ -45,9 +45,12 @@ def test_card_is_measured_in_float64_and_registered() -> None:
 
 
 def test_zoo_eval_reproduces_the_card_in_float64(capsys) -> None:
-    """`zoo eval --spikes events` evaluates in the card's float64 and gives its accuracy and profile."""
+    """`zoo eval` evaluates in the card's float64 and gives its accuracy and profile: the parallel IF neurons
+    declare graded spikes (amplitude theta), so the default counts them as events, as --spikes events does."""
     card = _card()
-    events = _eval(capsys, "--spikes", "events")
+    events = _eval(capsys)
+    explicit = _eval(capsys, "--spikes", "events")
+    assert all(explicit[k] == events[k] for k in ("sops", "macs", "energy_pj", "mean_firing_rate"))
     assert events["dtype"] == "float64" and events["samples"] == 360
     assert events["accuracy"] == card["metrics"]["accuracy"]
     for key in ("sops", "macs", "energy_pj", "mean_firing_rate"):

@@ -41,7 +41,7 @@ def test_card_is_measured_in_float64_and_registered(tag: str) -> None:
     card = _card(tag)
     assert card["evaluation"] == {
         "dtype": "float64",
-        "spikes": "binary",
+        "spikes": "auto",
         "command": f"zoo eval sparse_grad_mlp_digits.{tag} --pretrained",
     }
     info = zoo.model_info("sparse_grad_mlp_digits").weights[tag]
