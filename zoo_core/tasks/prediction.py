@@ -480,10 +480,14 @@ class VideoPrediction(Task):
         ]
 
     def describe_comparison(self, key: str) -> str:
-        """``copy_last_<metric>``: the copy-last-observed-frame baseline on the same test sequences."""
+        """``copy_last_<metric>``: the copy-last-observed-frame baseline on the same test sequences;
+        ``<other>_<metric>``: another predictor measured on the same sequences (the card's notes name it)."""
         base, _, metric = key.partition("copy_last_")
         if not base and metric in METRICS:
             return f"{metric} of the copy-last-observed-frame baseline on the same sequences (not a model)"
+        other, _, metric = key.rpartition("_")
+        if other and metric in METRICS:
+            return f"{metric} of another predictor ({other}; see the training notes) on the same sequences"
         return ""
 
     def memory_probe(self, model: nn.Module, batch: Any) -> Tensor:
