@@ -113,7 +113,10 @@ class ConversionIF(ConversionNeuron, IF):
     Args:
         v_threshold: :math:`\theta`: a number, or a tensor broadcastable to one time step (e.g. per channel
             ``[C, 1, 1]``). Stored as the buffer ``v_threshold`` (shape ``[1]`` for a number, the state-dict
-            entry of the official ``IFNeuron``).
+            entry of the official ``IFNeuron``), in the default dtype for a number and in the tensor's own
+            floating dtype for a tensor. A number is also kept exactly: casting the neuron to float64 (built
+            under float32, then ``.double()``) restores it in the buffer, not its float32 rounding, as the
+            official ``IFNeuron`` keeps its Python float; a loaded state dict's value replaces the number.
         init_mem: :math:`\rho`, the initial membrane as a fraction of the threshold (0.5 in conversion).
         fold_T: ``None`` for ``[T, B, ...]`` input; ``T`` for the time-folded ``[T*B, ...]`` layout.
         surrogate, alpha: registered surrogate name (or module) and its sharpness (see above for ``None``).
@@ -133,7 +136,10 @@ class ConversionIF(ConversionNeuron, IF):
         detach_reset: bool = False,
         kernel: str | None = None,
     ) -> None:
-        theta = torch.as_tensor(v_threshold, dtype=torch.get_default_dtype()).detach().clone()
+        number = not isinstance(v_threshold, Tensor)
+        keep = not number and v_threshold.is_floating_point()  # a float tensor keeps its dtype (as official)
+        dtype = v_threshold.dtype if keep else torch.get_default_dtype()  # type: ignore[union-attr]
+        theta = torch.as_tensor(v_threshold, dtype=dtype).detach().clone()
         if theta.numel() == 0 or not bool(torch.isfinite(theta).all()):
             raise ConfigError(f"ConversionIF: v_threshold must be finite, got {v_threshold!r}")
         if not isinstance(init_mem, int | float) or isinstance(init_mem, bool) or not math.isfinite(init_mem):
@@ -155,6 +161,12 @@ class ConversionIF(ConversionNeuron, IF):
         )
         del self.v_threshold  # the float attribute of IF: here a buffer (saved with the model)
         self.register_buffer("v_threshold", theta.reshape(1) if scalar else theta)
+        # the exact number (the buffer may hold it rounded to float32): restored by a cast to float64 (_apply)
+        self._exact_threshold: float | None = (
+            float(torch.as_tensor(v_threshold, dtype=torch.float64, device="cpu").reshape(-1)[0])
+            if number and scalar
+            else None
+        )
         self.init_mem = float(init_mem)
         self.fold_T = fold_T
 
@@ -171,6 +183,26 @@ class ConversionIF(ConversionNeuron, IF):
     def _theta(self) -> Tensor | float:
         th = self.v_threshold
         return float(th) if th.numel() == 1 else th
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> ConversionIF:
+        """``Module._apply`` (``.to``, ``.double()``, ...); a float64 threshold that holds the constructor's
+        number rounded to float32 (built under the default float32 dtype, then ``.double()``) gets the exact
+        number back, as the official ``IFNeuron`` keeps its Python float."""
+        super()._apply(fn, *args, **kwargs)
+        th, exact = self.v_threshold, getattr(self, "_exact_threshold", None)  # None: pickled by older code
+        if (
+            exact is not None
+            and th.dtype == torch.float64
+            and not th.is_meta
+            and float(th) == _round_float32(exact)
+        ):
+            self._buffers["v_threshold"] = torch.full_like(th, exact)  # a new tensor, as Module._apply makes
+        return self
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        if prefix + "v_threshold" in state_dict:
+            self._exact_threshold = None  # the loaded value is the threshold from now on
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def initial_state(self, x_t: Tensor) -> State:
         th = self._theta()
@@ -199,6 +231,11 @@ class ConversionIF(ConversionNeuron, IF):
         th_s = f"{float(th):.4g}" if th.numel() == 1 else f"tensor{tuple(th.shape)}"
         fold = "" if self.fold_T is None else f", fold_T={self.fold_T}"
         return f"v_threshold={th_s}, init_mem={self.init_mem}, soft reset{fold}"
+
+
+def _round_float32(value: float) -> float:
+    """``value`` rounded to the nearest float32 (as a buffer made under the default float32 dtype holds it)."""
+    return float(torch.tensor(value, dtype=torch.float32, device="cpu"))
 
 
 def check_conversion_input(x: Tensor, T: int, who: str) -> Tensor:

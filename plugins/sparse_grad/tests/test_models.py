@@ -78,15 +78,15 @@ def test_from_official_and_official_config() -> None:
     assert zoo.official_config("sparse_grad_vgg11", vgg.state_dict()) == {"num_classes": 5}
 
 
-def test_normalisation_is_inside_the_model_with_the_exact_constants() -> None:
+def test_normalisation_is_inside_the_model_with_the_official_constants() -> None:
     torch.manual_seed(0)
     kw = {"T": 2, "img_size": 8, "width_mult": 1 / 32}
     a = zoo.create_model("sparse_grad_vgg11", **kw).double().eval()
     b = zoo.create_model("sparse_grad_vgg11", **kw, mean=[0.0] * 3, std=[1.0] * 3).double().eval()
     b.load_state_dict(a.state_dict())
     x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
-    mean = torch.tensor([0.4914, 0.4822, 0.4465], dtype=torch.float64).view(3, 1, 1)
-    std = torch.tensor([0.2023, 0.1994, 0.2010], dtype=torch.float64).view(3, 1, 1)
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).double().view(3, 1, 1)  # official: float32 tensors
+    std = torch.tensor([0.2023, 0.1994, 0.2010]).double().view(3, 1, 1)
     with torch.no_grad():
         assert torch.equal(a(x), b((x - mean) / std))
 

@@ -24,8 +24,19 @@ from zoo_core.sdk import BaseNeuron, ConfigError, SpikingClassifier, check_posit
 
 from .neurons import SparseGradLIF
 
+# the official decimals (data_loaders.py); a model holds them as official_constants() makes them (float32-rounded
+# under the default float32 dtype, as the official TensorNormalization's torch.tensor)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+
+
+def official_constants(values: Sequence[float] | Tensor) -> tuple[float, ...]:
+    """Normalisation constants as the official ``TensorNormalization`` holds them: a sequence of numbers becomes
+    ``torch.tensor(values)`` in the default dtype (float32 by default: 0.4914 -> 0.49140000343322754), a tensor
+    keeps its own dtype; returned as exact Python floats of those values."""
+    t = values if isinstance(values, Tensor) else torch.tensor([float(v) for v in values], device="cpu")
+    return tuple(float(v) for v in t.detach().cpu().reshape(-1).tolist())  # on CPU also under a meta device
+
 
 #: setting name -> (mode, gama, surrogate), in the order of the official ``val_ensemble``
 GRADIENT_SETTINGS: dict[str, tuple[str, float, str]] = {
@@ -91,14 +102,15 @@ class SNNClassifier(SpikingClassifier):
         std: Sequence[float],
     ) -> None:
         super().__init__(T=T, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
-        mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        mean, std = official_constants(mean), official_constants(std)
         if len(mean) not in (1, in_chans) or len(std) != len(mean) or min(std) <= 0:
             raise ConfigError(
                 f"{type(self).__name__}: mean/std need 1 or in_chans={in_chans} values each and std > 0, got "
                 f"{mean}, {std}"
             )
-        # normalisation constants are not in the official state dict; kept as Python floats (not buffers) so a
-        # float64 model normalises with the exact float64 constants, as the official code does
+        # not in the official state dict: Python floats (not buffers) holding the official TensorNormalization's
+        # values, torch.tensor(mean) made in the default dtype at construction (float32-rounded under the usual
+        # float32 default) and left unchanged by .double(), as the official plain-attribute tensors are
         self.norm_mean, self.norm_std = mean, std
 
     def encode(self, x: Tensor, T: int | None = None) -> Tensor:
