@@ -8,9 +8,11 @@ Every alternate must equal the reference (``zoo_core.kernels.lif.lif_multistep_r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -262,6 +264,7 @@ def clean_env(monkeypatch):
         "ZOO_NO_COMPILE",
         "ZOO_COMPILE_MIN_NUMEL",
         "ZOO_AUTO_COMPILE",
+        "ZOO_CACHE",
     ):
         monkeypatch.delenv(var, raising=False)
     for k in implementations("lif_multistep").values():  # the fallback warning is once per process
@@ -272,6 +275,8 @@ def clean_env(monkeypatch):
 def test_select_small_cpu_tensor_uses_reference(clean_env):
     args, kw = _call(torch.randn(4, 2, 8))
     assert select("lif_multistep", *args, **kw).impl == "reference"
+    # the measured compile cost is worth far more reference time than a small tensor's call
+    assert lc.min_work(cached=True) > 1e7 and lc.min_work(cached=False) > lc.min_work(cached=True)
 
 
 def test_select_large_cpu_tensor_uses_compiled_unless_env_says_reference(clean_env):
@@ -283,6 +288,72 @@ def test_select_large_cpu_tensor_uses_compiled_unless_env_says_reference(clean_e
     assert select("lif_multistep", *args, **kw).impl == "compiled"
     clean_env.setenv("ZOO_KERNELS", "other_op=compiled, lif_multistep=reference")
     assert select("lif_multistep", *args, **kw).impl == "reference"
+
+
+@pytest.fixture
+def cost_model(clean_env, tmp_path):
+    """Automatic mode with a compile cost of 160 neuron-steps cold and 64 cached (4 ns saved per step)."""
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    clean_env.setattr(lc, "_work", {})
+    clean_env.setattr(lc, "_done", set())
+    clean_env.setattr(lc, "_on_disk", {})
+    clean_env.setattr(lc, "SAVED_NS_PER_STEP", 4.0)
+    steps = 4e-9
+    cost = {"first_cold": 0.0, "first_cached": 0.0, "graph_cold": 160 * steps, "graph_cached": 64 * steps}
+    clean_env.setattr(lc, "COMPILE_COST_S", cost)
+    clean_env.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # markers go to a temporary cache
+    clean_env.setenv("ZOO_CACHE", str(tmp_path))
+    return clean_env
+
+
+def test_auto_compile_pays_off_inference_calls_only(cost_model):
+    x = torch.randn(4, 2, 8)  # 64 neuron-steps per call
+    args, kw = _call(x)
+    picks = [select("lif_multistep", *args, **kw).impl for _ in range(4)]
+    assert picks == ["reference", "reference", "compiled", "compiled"]  # 192 >= 160 steps on the 3rd call
+    # training calls never switch automatically, however much work
+    xg = torch.randn(4, 2, 8).requires_grad_()
+    args_g, kw_g = _call(xg)
+    for _ in range(5):
+        assert select("lif_multistep", *args_g, **kw_g).impl == "reference"
+    # ZOO_AUTO_COMPILE=0: never; =1: the opt-in of large tensors, training included
+    cost_model.setenv("ZOO_AUTO_COMPILE", "0")
+    assert select("lif_multistep", *args, **kw).impl == "reference"
+    cost_model.setenv("ZOO_AUTO_COMPILE", "1")
+    cost_model.setenv("ZOO_COMPILE_MIN_NUMEL", "16")
+    assert select("lif_multistep", *args_g, **kw_g).impl == "compiled"
+
+
+def test_auto_compile_threshold_is_lower_for_a_cached_graph_and_nothing_once_compiled(cost_model):
+    x = torch.randn(4, 2, 8)
+    args, kw = _call(x)
+    assert not lc.is_cached(*args, **kw)
+    key = lc._forward_key(*args, kw)
+    lc._marker(key).parent.mkdir(parents=True)
+    lc._marker(key).touch()  # as an earlier process that compiled this graph leaves it
+    assert lc.is_cached(*args, **kw)
+    assert [select("lif_multistep", *args, **kw).impl for _ in range(2)] == [
+        "compiled",
+        "compiled",
+    ]  # 64 >= 64
+    y = torch.randn(4, 3, 8)  # another shape: not cached, not compiled in this process
+    args_y, kw_y = _call(y)
+    assert select("lif_multistep", *args_y, **kw_y).impl == "reference"
+    lc._done.add(lc._forward_key(*args_y, kw_y))  # compiled in this process: its cost is paid
+    assert select("lif_multistep", *args_y, **kw_y).impl == "compiled"
+
+
+def test_compile_cache_dir_follows_the_environment(clean_env, tmp_path):
+    clean_env.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    clean_env.setenv("ZOO_CACHE", str(tmp_path / "zoo"))
+    assert lc.compile_cache_dir() == tmp_path / "zoo" / "inductor"
+    clean_env.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "ind"))
+    assert lc.compile_cache_dir() == tmp_path / "ind"
+    clean_env.delenv("TORCHINDUCTOR_CACHE_DIR")
+    clean_env.delenv("ZOO_CACHE")
+    clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert lc.compile_cache_dir() == tmp_path / "xdg" / "zoo" / "inductor"
 
 
 def test_forced_triton_on_cpu_without_interpreter_falls_back_with_warning(clean_env):
@@ -319,3 +390,20 @@ def test_unknown_forced_kernel_is_an_error(clean_env):
     args, kw = _call(torch.randn(2, 3))
     with pytest.raises(ValueError, match="choose from"):
         select("lif_multistep", *args, kernel="cuda_magic", **kw)
+
+
+# ------------------------------------------------------------------------------------------- benchmarks
+def test_bench_models_quick_smoke(tmp_path):
+    """tools/bench_models.py --quick on one tiny model: a table row, firing neurons, a JSON record."""
+    root = Path(__file__).resolve().parents[1]
+    out_json = tmp_path / "bench.json"
+    cmd = [sys.executable, str(root / "tools" / "bench_models.py"), "--quick", "--models", "spiking_cnn"]
+    cmd += ["--kernels", "reference", "--json", str(out_json)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert "CPU capability" in out.stdout
+    assert "| spiking_cnn | defaults, batch 2 | reference |" in out.stdout
+    (row,) = json.loads(out_json.read_text())["rows"]
+    rates = row["paths"]["reference"]["rates"]
+    assert len(rates) == 2 and min(rates) > 0  # the equality checks of other paths run where neurons fire
+    assert row["paths"]["reference"]["fwd_s"] > 0 and row["paths"]["reference"]["fwdbwd_s"] > 0

@@ -9,7 +9,9 @@ Part 1: one layer simulated for T = 4, 8, 16 steps in the same process, same inp
     * layer: conv3x3 + BN + neuron, as in a converted CNN. Parallel: conv on the time-folded ``[T*B]`` batch,
       then the parallel neuron. Sequential: what an IF-based converted SNN does at inference, T calls of
       conv + BN + IF step (official ``IFNeuron`` usage).
-    Forward times are the best of several repeats (no grad, eval mode); ratio = sequential / parallel.
+    Forward times (no grad, eval mode) are medians of interleaved runs (parallel, sequential, parallel, ...,
+    so load from other processes hits both alike); ratio = the median of the per-round ratios
+    sequential / parallel.
 Part 2: conversion time of a ResNet-18 (random weights, no download): the timm model, training-free
     (statistics + calibration passes over the calibration batches), and ``resnet18_qcfs`` (QCFS, direct).
 """
@@ -17,25 +19,33 @@ Part 2: conversion time of a ResNet-18 (random weights, no download): the timm m
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 from torch import nn
 
 
-def _time(fn, repeats: int, device: torch.device) -> float:
-    for _ in range(2):  # warm-up
+def _interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each function over ``repeats`` interleaved rounds (A, B, A, B, ...), and
+    ``ratio``: the median per-round ratio of the second function's time to the first's."""
+    for fn in fns.values():  # warm-up
         fn()
-    times = []
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return min(times)  # best of the repeats: robust to other jobs on a shared machine
+        for k, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[k].append(time.perf_counter() - t0)
+    a, b = times.values()
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["ratio"] = statistics.median(y / x for x, y in zip(a, b))
+    return out
 
 
 @torch.no_grad()
@@ -46,8 +56,8 @@ def bench_layer(T: int, B: int, C: int, H: int, repeats: int, device: torch.devi
     x = (torch.rand(T, B, C, H, H, generator=g) * 2).to(device)
     par = zoo.create_neuron("parallel_if", T=T, v_threshold=1.0).to(device)
     seq = zoo.create_neuron("if_conversion", v_threshold=1.0).to(device)
-    out = {"neuron_parallel": _time(lambda: par(x), repeats, device)}
-    out["neuron_sequential"] = _time(lambda: seq(x), repeats, device)
+    r = _interleaved({"parallel": lambda: par(x), "sequential": lambda: seq(x)}, repeats, device)
+    out = {"neuron_parallel": r["parallel"], "neuron_sequential": r["sequential"], "neuron_ratio": r["ratio"]}
 
     conv = nn.Sequential(nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)).to(device).eval()
     img = torch.rand(B, C, H, H, generator=g).to(device)
@@ -62,8 +72,8 @@ def bench_layer(T: int, B: int, C: int, H: int, repeats: int, device: torch.devi
         with zoo.streaming(step):
             return torch.stack([step.step(conv(img)) for _ in range(T)])
 
-    out["layer_parallel"] = _time(parallel_layer, repeats, device)
-    out["layer_sequential"] = _time(sequential_layer, repeats, device)
+    r = _interleaved({"parallel": parallel_layer, "sequential": sequential_layer}, repeats, device)
+    out.update(layer_parallel=r["parallel"], layer_sequential=r["sequential"], layer_ratio=r["ratio"])
     return out
 
 
@@ -118,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         else f"CPU, {torch.get_num_threads()} threads"
     )
     print(f"# parallel conversion benchmark ({name}; torch {torch.__version__})")
-    print(f"\n## one layer, B={B}, C={C}, {H}x{H}, float32, forward only (best of {repeats})\n")
+    print(
+        f"\n## one layer, B={B}, C={C}, {H}x{H}, float32, forward only (interleaved medians of {repeats})\n"
+    )
     print(
         "| T | neuron: parallel (ms) | neuron: sequential IF (ms) | ratio | conv+BN+neuron: parallel (ms) "
         "| conv+BN+IF, T steps (ms) | ratio |"
@@ -128,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         r = bench_layer(T, B, C, H, repeats, device)
         print(
             f"| {T} | {1e3 * r['neuron_parallel']:.3f} | {1e3 * r['neuron_sequential']:.3f} | "
-            f"{r['neuron_sequential'] / r['neuron_parallel']:.2f}x | {1e3 * r['layer_parallel']:.3f} | "
-            f"{1e3 * r['layer_sequential']:.3f} | {r['layer_sequential'] / r['layer_parallel']:.2f}x |"
+            f"{r['neuron_ratio']:.2f}x | {1e3 * r['layer_parallel']:.3f} | "
+            f"{1e3 * r['layer_sequential']:.3f} | {r['layer_ratio']:.2f}x |"
         )
     print("\n## conversion time\n")
     print("| network | seconds | data |")

@@ -11,10 +11,15 @@ the same weights and inputs:
   allocated during the call (torch profiler, ``profile_memory=True``; the model's own weights are not
   included), plus the process's peak RSS at the end;
 * the first call's time (for ``compiled``: includes compiling, once per shape) apart from the timed calls;
-* the largest difference between the implementations' eval logits (they must agree).
+* the largest difference between the implementations' eval logits (they must agree), printed beside the
+  firing rate of the LIF layers: the weights are made to fire first (``bench_models.make_fire``: every BN's
+  affine set to weight 2, bias 0.6, its statistics from the benchmark input), since an equality on a network
+  in which no neuron fires (all logits 0, as at random initialisation) proves nothing.
 
-Each throughput is the median of ``--repeats`` timed calls after one warm-up call; ratios are given against
-the first implementation (the reference). Examples::
+After one first call per implementation, the timed calls run in ``--repeats`` interleaved rounds (reference,
+compiled, reference, compiled, ...; load from other processes hits both alike): each throughput is a median
+over the rounds and each ratio against the first implementation (the reference) the median of the per-round
+ratios. Examples::
 
     python tools/bench_spikingresformer.py                 # Ti, T=4, batch 8, 224x224 (several minutes)
     python tools/bench_spikingresformer.py --quick         # seconds: batch 2, 64x64, T=2
@@ -36,6 +41,9 @@ from typing import Any
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ scripts share helpers
+from bench_models import firing_rates, make_fire
+
 
 def peak_tensor_bytes(fn: Any) -> int:
     """Peak of live tensor bytes allocated while ``fn()`` runs (torch profiler memory events, in time order)."""
@@ -51,6 +59,7 @@ def peak_tensor_bytes(fn: Any) -> int:
 
 
 def timed(fn: Any, repeats: int) -> tuple[float, list[float]]:
+    """The time of a first call of ``fn`` and of ``repeats`` more."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
@@ -87,13 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     torch.manual_seed(0)
     model = zoo.create_model(args.model, T=args.T, img_size=args.img_size)
-    for d in model.dssa_modules():  # plausible trained-like firing rates, so eval mode is meaningful
-        d.firing_rate_x.fill_(0.15)
-        d.firing_rate_attn.fill_(0.05)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.rand(
         args.batch, model.in_chans, args.img_size, args.img_size, generator=torch.Generator().manual_seed(0)
     )
+    make_fire(model, x)  # BN and DSSA firing-rate statistics from x: the LIF layers fire, logits are not 0
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     n = args.batch
 
     def forward() -> torch.Tensor:
@@ -130,18 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 model.eval()
-                first, times = timed(forward, args.repeats)
-                row["fwd_first_s"] = first
-                row["fwd_s"] = statistics.median(times)
+                row["fwd_first_s"], _ = timed(forward, 0)
                 logits[k] = forward()
+                row["firing_rates"] = firing_rates(model, forward)
                 model.train()
-                first, times = timed(train_step, args.repeats)
-                row["fwdbwd_first_s"] = first
-                row["fwdbwd_s"] = statistics.median(times)
-            fallbacks = sorted({str(w.message) for w in caught if "using the reference" in str(w.message)})
-            row["fell_back_to_reference"] = fallbacks
-            row["fwd_img_per_s"] = n / row["fwd_s"]
-            row["fwdbwd_img_per_s"] = n / row["fwdbwd_s"]
+                row["fwdbwd_first_s"], _ = timed(train_step, 0)
+            row["fell_back_to_reference"] = sorted(
+                {str(w.message) for w in caught if "using the reference" in str(w.message)}
+            )
             if not args.no_memory:
                 model.load_state_dict(state)
                 model.eval()
@@ -149,6 +152,21 @@ def main(argv: list[str] | None = None) -> int:
                 model.train()
                 row["fwdbwd_peak_mib"] = peak_tensor_bytes(train_step) / 2**20
             rows[k] = row
+        times: dict[str, dict[str, list[float]]] = {k: {"fwd": [], "fwdbwd": []} for k in kernels}
+        for _ in range(args.repeats):  # interleaved rounds: k1, k2, k1, k2, ... (load hits all alike)
+            for k in kernels:
+                os.environ["ZOO_KERNELS"] = f"lif_multistep={k}"
+                model.eval()
+                times[k]["fwd"].append(timed(forward, 0)[0])
+                model.train()
+                times[k]["fwdbwd"].append(timed(train_step, 0)[0])
+        for k in kernels:
+            row = rows[k]
+            fallbacks = row["fell_back_to_reference"]
+            row["fwd_s"] = statistics.median(times[k]["fwd"])
+            row["fwdbwd_s"] = statistics.median(times[k]["fwdbwd"])
+            row["fwd_img_per_s"] = n / row["fwd_s"]
+            row["fwdbwd_img_per_s"] = n / row["fwdbwd_s"]
             print(
                 f"  {k:<10} fwd {row['fwd_img_per_s']:7.2f} img/s (first call {row['fwd_first_s']:.1f} s)   "
                 f"fwd+bwd {row['fwdbwd_img_per_s']:7.2f} img/s (first call {row['fwdbwd_first_s']:.1f} s)"
@@ -168,10 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     base = kernels[0]
     ratios = {}
     for k in kernels[1:]:
-        r = {
-            "fwd_speedup": rows[k]["fwd_img_per_s"] / rows[base]["fwd_img_per_s"],
-            "fwdbwd_speedup": rows[k]["fwdbwd_img_per_s"] / rows[base]["fwdbwd_img_per_s"],
+        r = {  # medians of the per-round ratios of the interleaved runs
+            "fwd_speedup": statistics.median(a / b for a, b in zip(times[base]["fwd"], times[k]["fwd"])),
+            "fwdbwd_speedup": statistics.median(
+                a / b for a, b in zip(times[base]["fwdbwd"], times[k]["fwdbwd"])
+            ),
             "max_abs_logit_diff": float((logits[k] - logits[base]).abs().max()),
+            "firing_rate": statistics.mean(rows[base]["firing_rates"]),
+            "layers_firing": sum(x > 0 for x in rows[base]["firing_rates"]),
+            "layers": len(rows[base]["firing_rates"]),
         }
         if "fwd_peak_mib" in rows[k]:
             r["fwd_peak_memory_ratio"] = rows[k]["fwd_peak_mib"] / rows[base]["fwd_peak_mib"]
@@ -184,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 if "fwd_peak_memory_ratio" in r
                 else ""
             )
-            + f", max |logit diff| {r['max_abs_logit_diff']:.3g}"
+            + f", max |logit diff| {r['max_abs_logit_diff']:.3g} (max |logit| "
+            f"{float(logits[base].abs().max()):.3g}; LIF firing rate {r['firing_rate']:.3f}, "
+            f"{r['layers_firing']} of {r['layers']} layers fire)"
         )
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"  process peak RSS {maxrss:.0f} MiB")

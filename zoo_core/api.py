@@ -148,8 +148,14 @@ def create_model(
             weights to load, exactly that source (it must hold weights of this model).
         timeout: seconds the Hub may stay silent while weights download (default ``$ZOO_HUB_TIMEOUT``, else 10).
         **overrides: constructor arguments (``T``, ``num_classes``, ``in_chans``, ...) over the paper defaults
-            (or over the source's arguments).
+            (or over the source's arguments). ``kernel="compiled"`` (or ``"reference"``, ``"triton"``, any
+            implementation name of ``zoo.list_kernels()``) is not a constructor argument: after building, it is
+            set on every module of the model that dispatches a kernel operation with an implementation of that
+            name (e.g. every IF/LIF/PLIF neuron for ``lif_multistep``); a name no module can use is an error.
     """
+    kernel = None if _builder_takes_kernel(name) else overrides.pop("kernel", None)
+    if kernel is not None:
+        return set_model_kernel(create_model(name, pretrained, timeout=timeout, **overrides), kernel, name)
     if isinstance(name, str) and name.startswith(SOURCE_SCHEMES):
         if pretrained not in (False, True):
             raise ConfigError(f"{name!r} is already a weight source; pass pretrained=True or leave it out")
@@ -190,6 +196,42 @@ def create_model(
             model, w.source, revision=w.revision, expected_sha256=w.sha256 or None, timeout=timeout
         )
     return attach_pretrained_cfg(model, tag if pretrained else None)  # timm's data config of the model
+
+
+def _builder_takes_kernel(name: str) -> bool:
+    """Whether a registered model's own builder has a ``kernel`` argument (then it gets it unchanged)."""
+    if not isinstance(name, str) or name.startswith(SOURCE_SCHEMES):
+        return False
+    return "kernel" in model_info(split_tag(name)[0]).defaults
+
+
+def set_model_kernel(model: nn.Module, kernel: str, name: str = "the model") -> nn.Module:
+    """Set ``module.kernel = kernel`` on every module of ``model`` that declares ``kernel_ops`` (the kernel
+    operations it dispatches, e.g. ``("lif_multistep",)``) of which ``kernel`` is an implementation.
+
+    Raises :class:`ConfigError` naming the valid choices when ``kernel`` is not a string, when no module of the
+    model dispatches a kernel operation, or when none of its operations has an implementation ``kernel``.
+    """
+    if not isinstance(kernel, str) or not kernel:
+        raise ConfigError(f"kernel must be an implementation name (a string), got {kernel!r}")
+    modules = [m for m in model.modules() if getattr(type(m), "kernel_ops", None) and hasattr(m, "kernel")]
+    ops = sorted({op for m in modules for op in type(m).kernel_ops})
+    if not ops:
+        raise ConfigError(
+            f"kernel={kernel!r}: {name} has no module that dispatches a kernel operation (its neurons run their "
+            "own code), so there is no kernel to choose; leave kernel out"
+        )
+    choices = {op: sorted(implementations(op)) for op in ops}
+    usable = {op for op, impls in choices.items() if kernel in impls}
+    if not usable:
+        listed = "; ".join(f"{op}: {', '.join(impls)}" for op, impls in choices.items())
+        raise ConfigError(
+            f"kernel={kernel!r} is not an implementation of {name}'s kernel operations ({listed})"
+        )
+    for m in modules:
+        if usable.intersection(type(m).kernel_ops):
+            m.kernel = kernel
+    return model
 
 
 def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:

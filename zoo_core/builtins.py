@@ -6,12 +6,11 @@ here and never imports them itself).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .data import MovingDigits, cifar10_dvs, digits, digits_70_30
 from .info import ZOO_CORE_PAPER, Paper, WeightInfo
-from .kernels import lif_compiled, lif_triton
+from .kernels import lif_compiled, lif_triton, spike_conv
 from .kernels.lif import lif_multistep_reference
 from .learning import BPTT
 from .models.spiking_cnn import SpikingCNN
@@ -132,14 +131,15 @@ def register_neurons(register: Any) -> None:
 
 
 def _auto_compile(*args: Any, **kwargs: Any) -> bool:
-    """Pick the compiled LIF automatically only when asked (ZOO_AUTO_COMPILE=1) and the tensor is large.
+    """Whether automatic selection picks the compiled LIF (``ZOO_AUTO_COMPILE``; see
+    :mod:`zoo_core.kernels.lif_compiled`).
 
-    Compiling costs seconds to minutes per new shape, which a short job (an evaluation, a test) never earns
-    back; long trainings opt in, or force it with kernel="compiled" / ZOO_KERNELS=lif_multistep=compiled.
+    Default (unset or ``auto``): inference calls switch to it once the reference time they have spent on one
+    shape equals the measured compile cost (small when the graph is in the persistent cache); training calls
+    never. ``1``: every call with at least ``ZOO_COMPILE_MIN_NUMEL`` neurons (long trainings opt in); ``0``:
+    never. ``kernel="compiled"`` / ``ZOO_KERNELS=lif_multistep=compiled`` force it.
     """
-    if os.environ.get("ZOO_AUTO_COMPILE", "").strip().lower() not in ("1", "true", "yes", "on"):
-        return False
-    return lif_compiled.prefer(*args, **kwargs)
+    return lif_compiled.prefer_auto(*args, **kwargs)
 
 
 @hookimpl
@@ -173,6 +173,10 @@ def register_kernels(register: Any) -> None:
         available=lif_triton.available,
         description="fused Triton forward+backward over T (CUDA; CPU only under TRITON_INTERPRET=1)",
     )
+    # spike-aware linear / conv (issue 17): dense references and inference-only alternates picked automatically
+    # only on the shapes and firing rates where tools/bench_spike_conv.py measured them faster
+    for op, impl, fn, kw in spike_conv.registrations():
+        register(op, impl, fn, **kw)
 
 
 @hookimpl

@@ -16,19 +16,43 @@ third allocation. PLIF (a tensor ``k`` that needs its own gradient), mixed dtype
 ``torch.compile`` of the reference loop instead, with AOTAutograd deriving the backward.
 
 Each function is traced once per input shape and configuration (``dynamic=False``) with
-``emulate_precision_casts`` so float16/bfloat16 round after every operation as eager PyTorch does. Automatic
-selection only picks this implementation for tensors large enough to amortise compilation
-(``ZOO_COMPILE_MIN_NUMEL`` elements, default 2**18); a neuron built with ``kernel="compiled"`` uses it for any
-size. If compilation fails (no C++ compiler, an unsupported platform) the call falls back to the reference and
-the failure is remembered for the rest of the process.
+``emulate_precision_casts`` so float16/bfloat16 round after every operation as eager PyTorch does. If
+compilation fails (no C++ compiler, an unsupported platform) the call falls back to the reference and the
+failure is remembered for the rest of the process.
+
+**Compile cost across processes.** Inductor's FX graph cache (and the AOTAutograd cache of the PLIF path) live
+in :func:`compile_cache_dir` (``$TORCHINDUCTOR_CACHE_DIR`` if set, else ``$ZOO_CACHE/inductor``, else
+``~/.cache/zoo/inductor``), so a second process loads the generated code instead of compiling it again; each
+compiled forward also leaves a marker there, which tells automatic selection the graph is cached.
+
+**Automatic selection** (``ZOO_AUTO_COMPILE``, read per call):
+
+* unset or ``auto`` (the default): a cost model, for inference calls only (no autograd graph; the compiled
+  forward's spikes equal the reference's bit for bit, so outputs do not depend on the choice). Per call
+  signature the neuron-steps :math:`W` (``x_seq.numel()``) run on the reference are summed, and the compiled
+  loop is chosen once :math:`W \cdot s \ge C`, :math:`s` the time it saves per neuron-step and :math:`C` the
+  compile cost (graph cached on disk or not; plus the one-off start of the compiler in a process that has not
+  compiled yet): the ski-rental rule, never more than twice the cost of the better fixed choice. Signatures
+  already compiled in the process always take it. :data:`COMPILE_COST_S` and :data:`SAVED_NS_PER_STEP` are
+  the costs measured on this machine (``tools/bench_models.py`` prints them: "compile s").
+  Training calls stay on the reference (their gradients round differently, and would then depend on
+  the state of the cache).
+* ``1``: the opt-in of earlier versions: compiled for every call (training included) with at least
+  ``ZOO_COMPILE_MIN_NUMEL`` neurons (default 2**18).
+* ``0``: never automatically.
+
+A neuron or model built with ``kernel="compiled"`` (or ``ZOO_KERNELS=lif_multistep=compiled``) uses it for
+any call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import types
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +63,101 @@ from .surrogates import SURROGATE_GRADS
 
 _compiled: dict[str, Any] = {}
 _broken: str | None = None
+
+#: compile cost in seconds, measured on this repository's 2-core AMD EPYC (1 thread, ``tools/bench_models.py``):
+#: the one-off start of dynamo/inductor in a process (``first_*``) and each further graph (``graph_*``), with
+#: the FX graph cache cold or holding the graph
+COMPILE_COST_S = {"first_cold": 16.0, "first_cached": 4.0, "graph_cold": 4.0, "graph_cached": 0.25}
+#: forward time the compiled loop saves per neuron-step against the reference (measured 3.6-6.1 ns, float32)
+SAVED_NS_PER_STEP = 4.0
+_done: set[tuple] = set()  # forward signatures compiled (and run) in this process
+_work: dict[tuple, int] = {}  # neuron-steps run on the reference per forward signature (automatic mode)
+_on_disk: dict[tuple, bool] = {}  # whether a forward signature's marker was in the cache (automatic mode)
+
+
+def compile_cache_dir() -> Path:
+    """Where inductor caches compiled graphs: ``$TORCHINDUCTOR_CACHE_DIR``, else ``$ZOO_CACHE/inductor``, else
+    ``$XDG_CACHE_HOME/zoo/inductor`` (``~/.cache/zoo/inductor``)."""
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    if os.environ.get("ZOO_CACHE"):
+        return Path(os.environ["ZOO_CACHE"]) / "inductor"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "zoo" / "inductor"
+
+
+def _use_persistent_cache() -> None:
+    """Point inductor at :func:`compile_cache_dir` and turn its graph caches on, before the first compile."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))  # before inductor reads it
+    import torch._functorch.config as functorch_config  # reason: the compiler is loaded only when compiling
+    import torch._inductor.config as inductor_config  # reason: the compiler is loaded only when compiling
+
+    if os.environ.get("TORCHINDUCTOR_FX_GRAPH_CACHE", "") != "0":
+        inductor_config.fx_graph_cache = True
+    if os.environ.get("TORCHINDUCTOR_AUTOGRAD_CACHE", "") != "0":
+        functorch_config.enable_autograd_cache = True
+
+
+def _marker(key: tuple) -> Path:
+    tag = repr((key, torch.__version__, torch.backends.cpu.get_cpu_capability()))
+    return compile_cache_dir() / "zoo_lif" / hashlib.sha256(tag.encode()).hexdigest()[:32]
+
+
+def _mark_done(key: tuple) -> None:
+    if key not in _done:
+        _done.add(key)
+        try:
+            path = _marker(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        except OSError:  # a read-only cache only costs the automatic choice its knowledge
+            pass
+
+
+def is_cached(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
+    """Whether this call's forward graph was compiled here or by an earlier process (a marker on disk)."""
+    key = _forward_key(x_seq, v0, kw)
+    return key is not None and (key in _done or _marker(key).exists())
+
+
+def min_work(cached: bool) -> float:
+    """Neuron-steps whose reference time equals the compile cost (:data:`COMPILE_COST_S`)."""
+    c = COMPILE_COST_S
+    cost = c["graph_cached"] if cached else c["graph_cold"]
+    if not _done:
+        cost += c["first_cached"] if cached else c["first_cold"]
+    return cost / (SAVED_NS_PER_STEP * 1e-9)
+
+
+def auto_mode() -> str:
+    """``ZOO_AUTO_COMPILE`` as ``"auto"`` (default), ``"on"`` or ``"off"``."""
+    v = os.environ.get("ZOO_AUTO_COMPILE", "").strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return "on"
+    if v in ("0", "false", "no", "off"):
+        return "off"
+    return "auto"
+
+
+def prefer_auto(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
+    """Automatic selection (see the module docstring): ``ZOO_AUTO_COMPILE`` and the compile-cost model."""
+    mode = auto_mode()
+    if mode == "off":
+        return False
+    if mode == "on":
+        return prefer(x_seq, v0, **kw)
+    if torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad):
+        return False
+    key = _forward_key(x_seq, v0, kw)
+    if key is None:
+        return False
+    if key in _done:
+        return True
+    work = _work[key] = _work.get(key, 0) + x_seq.numel()
+    on_disk = _on_disk.get(key)
+    if on_disk is None:  # one look at the cache per signature and process
+        on_disk = _on_disk[key] = _marker(key).exists()
+    return work >= min_work(on_disk)
 
 
 def available() -> bool:
@@ -138,6 +257,7 @@ def _get(name: str, key: tuple) -> Any:
     """
     fn = _compiled.get((name, key))
     if fn is None:
+        _use_persistent_cache()
         target = _TARGETS[name]
         fresh = types.FunctionType(
             target.__code__.replace(), target.__globals__, target.__name__, target.__defaults__
@@ -151,6 +271,24 @@ def _get(name: str, key: tuple) -> Any:
 
 def _key(*tensors: Tensor) -> tuple:
     return tuple((tuple(t.shape), t.stride(), t.dtype) for t in tensors)
+
+
+def _forward_cfg(kw: dict[str, Any]) -> tuple:
+    tau = kw.get("tau", 2.0)
+    v_reset = kw.get("v_reset", 0.0)
+    return (
+        None if tau is None else float(tau),
+        float(kw.get("v_threshold", 1.0)),
+        None if v_reset is None else float(v_reset),
+        bool(kw.get("decay_input", True)),
+    )
+
+
+def _forward_key(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple | None:
+    """The signature of the hand-written forward graph this call runs (``None``: it runs another path)."""
+    if not _hand_written_backward_applies(x_seq, v0, kw):
+        return None
+    return (_key(x_seq, v0), _forward_cfg(kw))
 
 
 class _LIFCompiledFn(torch.autograd.Function):
@@ -193,20 +331,18 @@ def _run(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor]
         key = (_key(x_seq, v0), tuple(sorted((k, v) for k, v in kw.items() if k not in ("k", "surrogate"))))
         sur = kw.get("surrogate")
         return _get("ref", (*key, type(sur), getattr(sur, "alpha", None)))(x_seq, v0, **kw)
-    tau = kw.get("tau", 2.0)
-    v_threshold = kw.get("v_threshold", 1.0)
-    v_reset = kw.get("v_reset", 0.0)
-    decay_input = kw.get("decay_input", True)
-    tau = None if tau is None else float(tau)
-    v_threshold = float(v_threshold)
-    v_reset = None if v_reset is None else float(v_reset)
+    fcfg = _forward_cfg(kw)
+    key = (_key(x_seq, v0), fcfg)
     if torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad):
         sur = kw["surrogate"]
-        cfg = (tau, v_threshold, v_reset, bool(decay_input), bool(kw.get("detach_reset", False)))
-        return _LIFCompiledFn.apply(x_seq, v0, (*cfg, sur.name, sur.alpha))
-    with torch.no_grad():  # one traced graph for inference and training forward (grad mode is guarded)
-        cfg = (tau, v_threshold, v_reset, bool(decay_input))
-        return _get("fwd", (_key(x_seq, v0), cfg))(x_seq, v0, *cfg)
+        cfg = (*fcfg, bool(kw.get("detach_reset", False)))
+        out = _LIFCompiledFn.apply(x_seq, v0, (*cfg, sur.name, sur.alpha))
+    else:
+        with torch.no_grad():  # one traced graph for inference and training forward (grad mode is guarded)
+            out = _get("fwd", key)(x_seq, v0, *fcfg)
+    if key not in _done:
+        _mark_done(key)
+    return out
 
 
 def _mark_broken(exc: Exception) -> None:

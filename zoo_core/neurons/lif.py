@@ -36,6 +36,10 @@ from .base import BaseNeuron, State, resolve_surrogate
 class _LIFFamily(BaseNeuron):
     """Shared state handling and kernel dispatch of IF/LIF/PLIF."""
 
+    #: the kernel operations this module dispatches; ``zoo.create_model(name, kernel=...)`` sets ``self.kernel``
+    #: on every module that declares one with an implementation of that name
+    kernel_ops: tuple[str, ...] = ("lif_multistep",)
+
     def __init__(
         self,
         v_threshold: float,

@@ -1,0 +1,433 @@
+#!/usr/bin/env python
+"""Benchmark every plugin's main model on each kernel path, in one process, with honest equality checks.
+
+For each model (``--models``; default: one main model per plugin at a CPU-sized input, ``--full`` adds
+SpikingResformer-Ti at its official 224x224) and each ``lif_multistep`` path the model can use (``reference``,
+``compiled`` on the CPU, ``triton`` on CUDA; models whose neurons run their own code have the reference only):
+
+* eval forward (``torch.no_grad()``) and training forward+backward (``out.sum().backward()`` in training mode,
+  as a training step runs) times and forward throughput; every ratio against the reference is the **median of interleaved** runs
+  (reference, compiled, reference, compiled, ...), so load from other processes hits both alike;
+* peak tensor memory of one forward and one forward+backward (torch profiler, weights excluded);
+* the compiled path's compile time: its first call minus its median call (with whether the persistent
+  inductor cache already held the graphs: ``cached``);
+* the firing rate of the model's spiking neurons beside the max |output difference| between the paths (an
+  equality on a silent network proves nothing, so the weights are made to fire: every normalisation layer's
+  affine set to weight 2, bias 0.6 and its running statistics taken from the benchmark input (2 calls in training
+mode; 10 for a norm other than torch's BatchNorm, which keeps its own momentum); the input is a
+  fixed random image in [0, 1] or random 0/1 spikes).
+
+With ``--official DIR`` (a local checkout of xyshi2000/SpikingResformer, never downloaded here; its
+SpikingJelly 0.0.0.0.14 passed with ``--site DIR``) the SpikingResformer rows get an ``official`` path: the
+official model built by ``plugins/spikingresformer/scripts/official_parity.py`` (SpikingJelly's ``torch``
+backend), loaded with the same weights (the layouts are identical), timed interleaved with the others; its
+output is the mean over T of its per-step logits, compared with the zoo's.
+
+Triton on the CPU (``TRITON_INTERPRET=1``) interprets every program in Python, thousands of times slower than
+the reference: it is not timed here (the kernel tests check its values). Examples::
+
+    python tools/bench_models.py                          # all main models, CPU sizes (minutes)
+    python tools/bench_models.py --quick --models spiking_cnn
+    python tools/bench_models.py --models spikingresformer_ti --full --json out.json
+    python tools/bench_models.py --device cuda            # reference and triton on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from typing import Any
+
+import torch
+
+#: plugin -> (model, constructor overrides, batch): a CPU-sized input per plugin's main model
+MAIN_MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
+    "zoo_core": ("spiking_cnn", {}, 64),
+    "spikingresformer": ("spikingresformer_ti", {"img_size": 64, "T": 4}, 2),
+    "dpcnn": ("dpcnn_vgg9_lif_wide", {"T": 4, "img_size": 32}, 4),
+    "dpcnn (PCNN)": ("dpcnn_vgg9", {"T": 4, "img_size": 32}, 4),
+    "empf": ("empf_digits", {}, 64),
+    "lmht": ("lmht_cnn_digits", {}, 64),
+    "parallel_conversion": ("qcfs_cnn_digits_parallel", {}, 64),
+    "sparse_grad": ("sparse_grad_mlp_digits", {}, 64),
+    "stc": ("spiking_predictor_stc_lif_mdigits", {}, 8),
+    "usp_gaussian": ("usp_spkrecon", {}, 2),
+    "neuroprosthesis": ("retina_off_cnn", {}, 32),
+}
+#: the official input size, where it fits this machine (``--full``)
+FULL_MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
+    "spikingresformer (official size)": ("spikingresformer_ti", {"img_size": 224, "T": 4}, 1),
+}
+
+
+def cpu_capability() -> str:
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch
+        return "unknown"
+
+
+def peak_tensor_bytes(fn: Any) -> int:
+    """Peak of live tensor bytes allocated while ``fn()`` runs (torch profiler memory events, in time order)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cur = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += e.self_cpu_memory_usage
+        peak = max(peak, cur)
+    return peak
+
+
+def make_input(name: str, cfg: dict[str, Any], batch: int, device: str) -> torch.Tensor:
+    """A fixed input of the model's first declared input: images in [0, 1], spikes 0/1."""
+    import zoo_core as zoo
+
+    info = zoo.model_info(name)
+    spec = info.io.inputs[0]
+    values = {**info.defaults, **cfg, "B": batch}
+    shape = [d if isinstance(d, int) else int(values[d]) for d in spec.shape]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(*shape, generator=g)
+    if spec.name == "spikes":
+        x = (x < 0.3).float()
+    return x.to(device)
+
+
+def spiking_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The zoo's neurons, or (in an official model) SpikingJelly's."""
+    from zoo_core.sdk import BaseNeuron
+
+    def spiking(m: torch.nn.Module) -> bool:
+        return isinstance(m, BaseNeuron) or (hasattr(m, "v_threshold") and hasattr(m, "step_mode"))
+
+    return [m for m in model.modules() if spiking(m)]
+
+
+def official_model(name: str, cfg: dict[str, Any], model: torch.nn.Module, args: argparse.Namespace) -> Any:
+    """The official SpikingResformer with ``model``'s weights (``--official``), or ``None`` for other models."""
+    import importlib.util
+
+    if not name.startswith("spikingresformer_"):
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "plugins", "spikingresformer", "scripts", "official_parity.py")
+    spec = importlib.util.spec_from_file_location("srf_official_parity", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    import zoo_core as zoo
+
+    kw = {
+        k: v
+        for k, v in {**zoo.model_info(name).defaults, **cfg}.items()
+        if k in ("T", "num_classes", "img_size")
+    }
+    off = mod.official_factory(name)(**kw).float().to(args.device)
+    off.load_state_dict(model.state_dict())  # the zoo's layout is the official one (from_official: identity)
+    return off.eval()
+
+
+def make_fire(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Set every normalisation layer's affine to (2, 0.6) and take its statistics from ``x`` (see the module
+    docstring), so that the neurons fire at rates like a trained network's; leaves the model in eval mode."""
+    norms = [m for m in model.modules() if "Norm" in type(m).__name__]
+    with torch.no_grad():
+        for m in norms:
+            if getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
+                m.weight.fill_(2.0)
+                m.bias.fill_(0.6)
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                m.momentum = None  # cumulative average over the calibration calls
+        # torch's BatchNorm: cumulative statistics (2 calls suffice); other norms keep their own momentum
+        other = any(
+            hasattr(m, "running_mean") and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            for m in norms
+        )
+        model.train()
+        for _ in range(10 if other else 2):
+            model(x)
+    model.eval()
+
+
+def firing_rates(model: torch.nn.Module, run: Any) -> list[float]:
+    """Fraction of non-zero outputs of every spiking neuron during ``run()``."""
+    rates: list[float] = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: rates.append(float((o != 0).float().mean())))
+        for m in spiking_modules(model)
+    ]
+    try:
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return rates
+
+
+def first_output(out: Any) -> torch.Tensor:
+    while isinstance(out, tuple | list):
+        out = out[0]
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return out
+
+
+def kernel_paths(model: torch.nn.Module, device: str, requested: list[str] | None) -> list[str]:
+    from zoo_core.kernels import implementations
+
+    if not any(getattr(type(m), "kernel_ops", None) for m in model.modules()):
+        return ["reference"]
+    impls = implementations("lif_multistep")
+    paths = ["reference"]
+    if device == "cpu" and impls["compiled"].available is not None and impls["compiled"].available():
+        paths.append("compiled")
+    if device == "cuda" and impls["triton"].available is not None and impls["triton"].available():
+        paths.append("triton")
+    if requested:
+        paths = [p for p in paths if p in requested]
+    return paths
+
+
+def bench_model(
+    label: str, name: str, cfg: dict[str, Any], batch: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    import zoo_core as zoo
+    from zoo_core.api import set_model_kernel
+    from zoo_core.kernels import lif_compiled
+
+    torch.manual_seed(0)
+    model = zoo.create_model(name, **cfg).to(args.device)
+    x = make_input(name, cfg, batch, args.device)
+    make_fire(model, x)
+    paths = kernel_paths(model, args.device, args.kernels)
+    official = official_model(name, cfg, model, args) if args.official else None
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    if official is not None:
+        paths.append("official")
+    row: dict[str, Any] = {"plugin": label, "model": name, "config": cfg, "batch": batch, "paths": {}}
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+
+    current = {"path": paths[0]}
+
+    def forward_of() -> torch.Tensor:
+        if current["path"] == "official":
+            from spikingjelly.activation_based import functional  # the official code's dependency (--site)
+
+            functional.reset_net(official)
+            out = official(x).mean(0)  # per-step logits [T, B, K] -> the mean, as the zoo model returns
+            functional.reset_net(official)
+            return out
+        return first_output(model(x))
+
+    def fwd() -> torch.Tensor:
+        with torch.no_grad():
+            out = forward_of()
+        sync()
+        return out
+
+    def fwdbwd() -> None:  # a training step's work: training mode (SpikingJelly's eval path has no surrogate)
+        net = official if current["path"] == "official" else model
+        net.zero_grad(set_to_none=True)
+        net.train()
+        try:
+            forward_of().float().sum().backward()
+        finally:
+            net.eval()
+        sync()
+
+    def use(p: str) -> None:
+        current["path"] = p
+        if p != "official" and len(paths) > 1:
+            set_model_kernel(model, p, name)
+
+    def timed(fn: Any) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    def markers() -> set[str]:
+        d = lif_compiled.compile_cache_dir() / "zoo_lif"
+        return set(os.listdir(d)) if d.is_dir() else set()
+
+    outputs: dict[str, torch.Tensor] = {}
+    times: dict[str, dict[str, list[float]]] = {p: {"fwd": [], "fwdbwd": []} for p in paths}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for p in paths:  # first calls (compiling, where a path compiles), outside the timed runs
+            use(p)
+            model.load_state_dict(state)  # training-mode calls move the statistics: same state for each path
+            if official is not None:
+                official.load_state_dict(state)
+            rec: dict[str, Any] = {}
+            before = markers()
+            rec["fwd_first_s"] = timed(fwd)
+            outputs[p] = fwd()
+            rec["rates"] = firing_rates(official if p == "official" else model, fwd)
+            if not args.no_backward:
+                rec["fwdbwd_first_s"] = timed(fwdbwd)
+            if p == "compiled":  # no new marker: every forward graph came from the persistent cache
+                rec["cached"] = markers() == before
+            row["paths"][p] = rec
+        for _ in range(args.repeats):  # interleaved: A, B, A, B, ...
+            for p in paths:
+                use(p)
+                times[p]["fwd"].append(timed(fwd))
+                if not args.no_backward:
+                    times[p]["fwdbwd"].append(timed(fwdbwd))
+    fallbacks = sorted({str(w.message)[:120] for w in caught if "using the reference" in str(w.message)})
+    if fallbacks:
+        row["fell_back"] = fallbacks
+    for p in paths:
+        rec = row["paths"][p]
+        rec["fwd_s"] = statistics.median(times[p]["fwd"])
+        rec["img_per_s"] = batch / rec["fwd_s"]
+        if not args.no_backward:
+            rec["fwdbwd_s"] = statistics.median(times[p]["fwdbwd"])
+        if p != "reference":
+            rec["fwd_ratio"] = statistics.median(
+                r / c for r, c in zip(times["reference"]["fwd"], times[p]["fwd"])
+            )
+            if not args.no_backward:
+                rec["fwdbwd_ratio"] = statistics.median(
+                    r / c for r, c in zip(times["reference"]["fwdbwd"], times[p]["fwdbwd"])
+                )
+            rec["compile_s"] = max(0.0, rec["fwd_first_s"] - rec["fwd_s"]) + max(
+                0.0, rec.get("fwdbwd_first_s", 0.0) - rec.get("fwdbwd_s", 0.0)
+            )
+            rec["max_abs_diff"] = float((outputs[p].float() - outputs["reference"].float()).abs().max())
+        if not args.no_memory and args.device == "cpu":
+            use(p)
+            rec["fwd_peak_mib"] = peak_tensor_bytes(fwd) / 2**20
+            if not args.no_backward:
+                rec["fwdbwd_peak_mib"] = peak_tensor_bytes(fwdbwd) / 2**20
+        elif args.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            fwd()
+            rec["fwd_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    row["output_abs_max"] = float(outputs["reference"].float().abs().max())
+    return row
+
+
+def fmt_row(row: dict[str, Any]) -> list[str]:
+    lines = []
+    for p, rec in row["paths"].items():
+        rates = rec["rates"]
+        rate = (
+            f"{statistics.mean(rates):.3f} ({sum(r > 0 for r in rates)}/{len(rates)} fire)" if rates else "-"
+        )
+        bwd = f"{rec['fwdbwd_s'] * 1e3:.1f}" if "fwdbwd_s" in rec else "-"
+        mem = (
+            f"{rec.get('fwd_peak_mib', float('nan')):.1f} / {rec.get('fwdbwd_peak_mib', float('nan')):.1f}"
+            if "fwd_peak_mib" in rec
+            else "-"
+        )
+        if p == "reference":
+            ratio, comp, diff = "1", "-", "-"
+        else:
+            ratio = f"x{rec['fwd_ratio']:.2f}" + (
+                f" / x{rec['fwdbwd_ratio']:.2f}" if "fwdbwd_ratio" in rec else ""
+            )
+            comp = (
+                f"{rec['compile_s']:.1f}" + (" (cached)" if rec.get("cached") else "")
+                if p == "compiled"
+                else "-"
+            )
+            diff = f"{rec['max_abs_diff']:.3g}"
+        cfg = ", ".join(f"{k}={v}" for k, v in row["config"].items())
+        lines.append(
+            f"| {row['model']} | {cfg or 'defaults'}, batch {row['batch']} | {p} | {rec['fwd_s'] * 1e3:.1f} | "
+            f"{bwd} | {rec['img_per_s']:.1f} | {ratio} | {mem} | {comp} | {rate} | {diff} |"
+        )
+    return lines
+
+
+HEADER = (
+    "| model | input | path | fwd ms | fwd+bwd ms | img/s | speed-up fwd / fwd+bwd | peak MiB fwd / fwd+bwd "
+    "| compile s | firing rate | max abs diff |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--models", default=None, help="comma-separated model names or patterns (default: all mains)"
+    )
+    p.add_argument("--kernels", default=None, help="comma-separated paths to run (default: all available)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--repeats", type=int, default=5, help="interleaved timed calls per path (median)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--full", action="store_true", help="also the official input sizes that fit this machine")
+    p.add_argument("--quick", action="store_true", help="smoke test: 2 repeats, batch <= 2, no memory")
+    p.add_argument("--no-memory", action="store_true", help="skip the (profiled) memory measurements")
+    p.add_argument("--no-backward", action="store_true", help="forward only")
+    p.add_argument(
+        "--official",
+        default=None,
+        metavar="DIR",
+        help="a local checkout of xyshi2000/SpikingResformer: adds its model as the 'official' path",
+    )
+    p.add_argument("--site", action="append", default=[], metavar="DIR", help="sys.path entry for --official")
+    p.add_argument("--json", default=None, help="also write the results to this file")
+    args = p.parse_args(argv)
+    args.kernels = [k.strip() for k in args.kernels.split(",")] if args.kernels else None
+    if args.quick:
+        args.repeats, args.no_memory = 2, True
+    torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device")
+
+    import zoo_core as zoo  # noqa: F401  (registers the plugins before the models are looked up)
+
+    chosen = dict(MAIN_MODELS)
+    if args.full:
+        chosen.update(FULL_MODELS)
+    if args.models:
+        pats = [m.strip() for m in args.models.split(",") if m.strip()]
+        chosen = {k: v for k, v in chosen.items() if any(fnmatch.fnmatchcase(v[0], pt) for pt in pats)}
+        if not chosen:
+            p.error(f"--models {args.models!r} matches none of {sorted(v[0] for v in MAIN_MODELS.values())}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability {cpu_capability()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, device {args.device}"
+        + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""),
+        flush=True,
+    )
+    if args.official:
+        for d in (args.official, *args.site):
+            if not os.path.isdir(d):
+                p.error(f"--official/--site: {d} is not a directory")
+        sys.path[:0] = [args.official, *args.site]
+    print("note: triton under TRITON_INTERPRET=1 is not timed on the CPU (interpreted, far slower)")
+    print(HEADER, flush=True)
+    rows = []
+    for label, (name, cfg, batch) in chosen.items():
+        if args.quick:
+            batch = min(batch, 2)
+        try:
+            row = bench_model(label, name, cfg, batch, args)
+        except Exception as exc:  # report and go on: one model must not hide the others
+            print(f"| {name} | - | skipped: {type(exc).__name__}: {str(exc)[:150]} |", flush=True)
+            rows.append({"plugin": label, "model": name, "skipped": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append(row)
+        for line in fmt_row(row):
+            print(line, flush=True)
+        if row.get("fell_back"):
+            print(f"  FELL BACK to the reference: {row['fell_back']}")
+    if args.json:
+        meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_capability()}
+        with open(args.json, "w") as f:
+            json.dump({**meta, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 17 item 6, in one run on a machine with a CUDA GPU (this project's CI has none):
+#   1. the Triton kernels compiled for the GPU (no TRITON_INTERPRET) against the CPU reference,
+#   2. tools/bench_neurons.py --device cuda (zoo's LIF kernels against SpikingJelly's where installed),
+#   3. tools/bench_models.py --device cuda (every plugin's main model, each kernel path).
+# Everything it prints goes to stdout and, with OUT set, into $OUT/*.txt (and bench JSON where the tools write it).
+#   OUT=/tmp/gpu bash tools/gpu_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-/tmp/zoo-gpu}
+mkdir -p "$OUT"
+unset TRITON_INTERPRET
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+  $PY -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__, torch.cuda.get_device_name(0))"
+} 2>&1 | tee "$OUT/device.txt"
+$PY -m pytest -q -p no:cacheprovider tests/test_kernels_cuda.py 2>&1 | tail -20 | tee "$OUT/kernels_cuda.txt"
+$PY tools/bench_neurons.py --device cuda --json "$OUT/bench_neurons.json" 2>&1 | tee "$OUT/bench_neurons.txt"
+$PY tools/bench_models.py --device cuda 2>&1 | tee "$OUT/bench_models.txt"
