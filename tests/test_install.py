@@ -10,6 +10,7 @@ outside the checkout the plugin is discovered through its entry point, its model
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "stc"
 DEMO = "spiking_predictor_stc_lif_mdigits.moving_digits_5to5"
 OTHER_TORCH = "2.9.0"
+INDEX = "zoo_index.json"
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +41,9 @@ def _run(*cmd: str | Path, cwd: Path | None = None) -> str:
 def _copy_sources(dest: Path) -> Path:
     """The tracked files of zoo-core and the plugin (a build writes egg-info into its source tree)."""
     files = _run("git", "ls-files", "pyproject.toml", "README.md", "zoo_core", f"plugins/{PLUGIN}", cwd=ROOT)
-    for rel in files.split():
+    # the generated static tables (zoo_core.plugin_index) travel too, committed or freshly regenerated
+    tables = [f"zoo_core/{INDEX}", f"plugins/{PLUGIN}/zoo_{PLUGIN}/{INDEX}"]
+    for rel in dict.fromkeys([*files.split(), *(t for t in tables if (ROOT / t).is_file())]):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
     return dest
@@ -145,3 +149,32 @@ def test_installed_plugin_is_discovered_and_its_demo_reproduces_the_card(install
     out = _run(zoo_cli, "eval", "spiking_cnn.digits_t4", "--pretrained", cwd=cwd)
     accuracy = zoo.model_info("spiking_cnn").weights["digits_t4"].metrics["accuracy"]
     assert f"accuracy          {accuracy:.4f}" in out
+
+
+def test_installed_tables_answer_without_torch(installed: dict[str, Path]) -> None:
+    """The wheels carry the static tables, and from them the installed `zoo list`/`zoo plugins` never import
+    torch yet print what loading the plugins prints (ZOO_STATIC_INDEX=0)."""
+    for wheel in ("zoo_core-*.whl", f"zoo_{PLUGIN}-*.whl"):
+        with zipfile.ZipFile(next(installed["wheels"].glob(wheel))) as z:
+            assert any(n.endswith(f"/{INDEX}") for n in z.namelist()), wheel
+    code = (
+        "import sys\n"
+        "from zoo_core.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "sys.stderr.write('TORCH=%s' % ('torch' in sys.modules))\n"
+        "raise SystemExit(rc)\n"
+    )
+    for argv in (["list"], ["plugins"], ["info", "spiking_predictor_stc_lif_mdigits"]):
+        fast = subprocess.run(
+            [installed["python"], "-c", code, *argv], cwd=installed["cwd"], capture_output=True, text=True
+        )
+        assert fast.returncode == 0 and fast.stderr.endswith("TORCH=False"), (argv, fast.stderr[-2000:])
+        env = {**os.environ, "ZOO_STATIC_INDEX": "0"}
+        slow = subprocess.run(
+            [installed["python"], "-c", code, *argv],
+            cwd=installed["cwd"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert slow.stderr.endswith("TORCH=True") and slow.stdout == fast.stdout, argv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import fnmatch
 import warnings
 from typing import Any
 
@@ -89,6 +90,23 @@ class ListCommand(Command):
         return EXIT_OK
 
 
+def _catalog() -> Any:
+    """The registries to browse: from the plugins' static tables when current (no torch), else loaded."""
+    from ..plugin_index import catalog  # lazy: zoo --help stays torch-free
+
+    return catalog()
+
+
+def _model_names(reg: Any, pattern: str, pretrained: bool) -> list[str]:
+    """``zoo.list_models(pattern, pretrained)`` on the registry ``reg``."""
+    if not pretrained:
+        return reg.names(pattern)  # type: ignore[no-any-return]
+    full = [f"{n}.{tag}" for n in reg.names() for tag in reg.get(n).info.weights]
+    return sorted(
+        f for f in full if fnmatch.fnmatchcase(f, pattern) or fnmatch.fnmatchcase(f.split(".")[0], pattern)
+    )
+
+
 @command
 class InfoCommand(Command):
     """Show what the zoo knows about a name.
@@ -114,7 +132,8 @@ class InfoCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         if is_source_name(args.name):
             return _describe_source(args.name, args.json)
-        kind, info, also = _lookup(args.name, args.kind)
+        cat = _catalog()
+        kind, info, also = _lookup(cat, args.name, args.kind)
         if also:
             note(
                 f"{info.name!r} is also a {', '.join(kind_label(k) for k in also)}; "
@@ -123,7 +142,7 @@ class InfoCommand(Command):
         if args.json:
             print(as_json(dump_info(info)))
         else:
-            print("\n".join(_describe(kind, info)))
+            print("\n".join(_describe(kind, info, cat)))
         return EXIT_OK
 
 
@@ -131,6 +150,7 @@ def _describe_source(source: str, as_json_: bool) -> int:
     """``zoo info hf://owner/repo``: the weight folder's model (as ``zoo info MODEL``) and what its config records."""
     from ..api import model_info  # lazy: zoo --help stays torch-free
     from ..hub import read_config, resolve_source  # lazy: zoo --help stays torch-free
+    from ..plugins import runtime  # lazy: zoo --help stays torch-free
 
     folder = resolve_source(source)
     cfg = read_config(folder)
@@ -147,17 +167,18 @@ def _describe_source(source: str, as_json_: bool) -> int:
             + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
         )
     print(f"  arguments   {fmt_value(cfg.get('args', {}))}")
-    print("\n".join(_describe("model", info)))
+    print("\n".join(_describe("model", info, runtime())))
     return EXIT_OK
 
 
-def _lookup(name: str, only: str | None) -> tuple[str, Any, list[str]]:
-    """(kind, info, other kinds holding the name) for ``name``; raise a helpful error if nothing has it."""
+def _lookup(cat: Any, name: str, only: str | None) -> tuple[str, Any, list[str]]:
+    """(kind, info, other kinds holding the name) for ``name`` in the catalogue ``cat``; raise a helpful error
+    if nothing has it."""
 
     from ..errors import UnknownNameError  # lazy: zoo --help stays torch-free
-    from ..plugins import runtime, split_tag  # lazy: zoo --help stays torch-free
+    from ..plugins import split_tag  # lazy: zoo --help stays torch-free
 
-    regs = runtime().registries
+    regs = cat.registries
     kinds = (only,) if only else INFO_KINDS
     base, tag = split_tag(name)
     found = [k for k in kinds if (base if k == "model" else name) in regs[k]]
@@ -182,10 +203,8 @@ def _lookup(name: str, only: str | None) -> tuple[str, Any, list[str]]:
     return kind, info, found[1:]
 
 
-def _owner(owner: str) -> str:
-    from ..plugins import runtime  # lazy: zoo --help stays torch-free
-
-    p = runtime().plugins.get(owner)
+def _owner(cat: Any, owner: str) -> str:
+    p = cat.plugins.get(owner)
     if p is None:
         return f"{owner} (registered in-process)"
     dist = " ".join(x for x in (p.distribution, p.version) if x)
@@ -203,9 +222,9 @@ def _dims(spec: Any, defaults: dict[str, Any]) -> str:
     return f"{spec.name} [{', '.join(out)}] ({spec.kind})"
 
 
-def _describe(kind: str, info: Any) -> list[str]:
-    """Human-readable lines for one registry entry."""
-    rows: list[tuple[str, str]] = [("plugin", _owner(info.plugin))]
+def _describe(kind: str, info: Any, cat: Any) -> list[str]:
+    """Human-readable lines for one registry entry (``cat``: the runtime or catalogue that holds it)."""
+    rows: list[tuple[str, str]] = [("plugin", _owner(cat, info.plugin))]
     p = info.paper
     rows += [
         ("paper", p.title),
@@ -265,9 +284,8 @@ class NeuronsCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the neurons' metadata as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..api import list_neurons, neuron_info  # lazy: zoo --help stays torch-free
-
-        infos = [neuron_info(n) for n in list_neurons(pattern_arg(args.pattern))]
+        reg = _catalog().registries["neuron"]
+        infos = [reg.get(n).info for n in reg.names(pattern_arg(args.pattern))]
         if args.json:
             print(as_json([dump_info(i) for i in infos]))
         elif infos:
@@ -296,11 +314,13 @@ class PluginsCommand(Command):
         parser.add_argument("--json", action="store_true", help="print the plugins as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..api import list_plugins  # lazy: zoo --help stays torch-free
         from ..plugins import ZooPluginWarning  # lazy: zoo --help stays torch-free
 
         warnings.simplefilter("ignore", ZooPluginWarning)  # the table reports every failure already
-        plugins = list_plugins()
+        found = _catalog().plugins
+        plugins = sorted(
+            found.values(), key=lambda p: (p.name != "zoo_core", p.name)
+        )  # as zoo.list_plugins()
         if args.json:
             print(as_json([dump_info(p) for p in plugins]))
             return EXIT_OK
