@@ -211,3 +211,25 @@ def test_parse_parity_args(
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err and err.startswith("official_parity.py: error:"), err
+
+
+def test_script_helpers_load_a_script_and_insist_on_one_error_line(tmp_path) -> None:
+    from zoo_core.testing_parity import load_script, missing_checkout_error
+
+    good = tmp_path / "good.py"
+    good.write_text(
+        "import sys\n"
+        "def main(argv):\n    return len(argv)\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(print(f'good.py: error: {sys.argv[1]!r} is not a directory', file=sys.stderr) or 2)\n"
+    )
+    assert load_script(good, "zoo_test_good_script").main(["a", "b"]) == 2
+    assert "is not a directory" in missing_checkout_error(good, tmp_path / "absent")
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text("import sys\nprint('working')\nsys.exit(2)\n")  # a stdout line: not a clean refusal
+    with pytest.raises(AssertionError):
+        missing_checkout_error(chatty, tmp_path / "absent")
+    silent = tmp_path / "silent.py"
+    silent.write_text("")  # exits 0
+    with pytest.raises(AssertionError):
+        missing_checkout_error(silent, tmp_path / "absent")

@@ -67,13 +67,6 @@ FULL_MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 
 
-def cpu_capability() -> str:
-    try:
-        return str(torch.backends.cpu.get_cpu_capability())
-    except Exception:  # older torch
-        return "unknown"
-
-
 def peak_tensor_bytes(fn: Any) -> int:
     """Peak of live tensor bytes allocated while ``fn()`` runs (torch profiler memory events, in time order)."""
     from torch.profiler import ProfilerActivity, profile
@@ -85,6 +78,13 @@ def peak_tensor_bytes(fn: Any) -> int:
         cur += e.self_cpu_memory_usage
         peak = max(peak, cur)
     return peak
+
+
+def cpu_capability() -> str:
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch
+        return "unknown"
 
 
 def make_input(name: str, cfg: dict[str, Any], batch: int, device: str) -> torch.Tensor:

@@ -42,20 +42,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ scripts share helpers
-from bench_models import firing_rates, make_fire
-
-
-def peak_tensor_bytes(fn: Any) -> int:
-    """Peak of live tensor bytes allocated while ``fn()`` runs (torch profiler memory events, in time order)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    cur = peak = 0
-    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
-        cur += e.self_cpu_memory_usage
-        peak = max(peak, cur)
-    return peak
+from bench_models import firing_rates, make_fire, peak_tensor_bytes
 
 
 def timed(fn: Any, repeats: int) -> tuple[float, list[float]]:

@@ -268,19 +268,13 @@ def load_catalog(
             registered=regs.owned_by(plugins.CORE_OWNER),
         )
         for ep in sorted(eps, key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            info = PluginInfo(
-                name=ep.name,
-                distribution=getattr(dist, "name", None),
-                version=getattr(dist, "version", None),
-                module=ep.value,
-            )
+            info = plugins.entry_point_info(ep)
             if ep.name in disabled:
                 info.status = "disabled (ZOO_DISABLE_PLUGINS)"
                 found[ep.name] = info
                 continue
             table = None if ep.name in found else read_table(ep.name, ep.value)
-            if table is None or _missing_requirements(dist, installed):
+            if table is None or _missing_requirements(getattr(ep, "dist", None), installed):
                 return None
             _fill(regs, ep.name, table)
             info.api_version = table["api_version"]

@@ -132,6 +132,17 @@ HOOK_KINDS = {
 BUILTINS_MODULE = "zoo_core.builtins"
 
 
+def entry_point_info(ep: Any) -> PluginInfo:
+    """A plugin's :class:`PluginInfo` before it is loaded: its entry-point name, distribution and module."""
+    dist = getattr(ep, "dist", None)
+    return PluginInfo(
+        name=ep.name,
+        distribution=getattr(dist, "name", None),
+        version=getattr(dist, "version", None),
+        module=ep.value,
+    )
+
+
 def _env_list(var: str) -> set[str]:
     return {s.strip() for s in os.environ.get(var, "").split(",") if s.strip()}
 
@@ -417,13 +428,7 @@ class Runtime:
             self.load_plugin(CORE_OWNER, obj, distribution="zoo-core", version=__version__)
         disabled = _env_list("ZOO_DISABLE_PLUGINS")
         for ep in sorted(self._entry_points(), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            info = PluginInfo(
-                name=ep.name,
-                distribution=getattr(dist, "name", None),
-                version=getattr(dist, "version", None),
-                module=ep.value,
-            )
+            info = entry_point_info(ep)
             if ep.name in disabled:
                 info.status = "disabled (ZOO_DISABLE_PLUGINS)"
                 self.plugins[ep.name] = info

@@ -20,13 +20,15 @@ Nothing here imports official code; the scripts put the official checkout on ``s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import re
+import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import NoReturn
 
 import torch
@@ -39,7 +41,9 @@ __all__ = [
     "FiringRecorder",
     "grad_diff",
     "is_spiking_module",
+    "load_script",
     "max_abs_diff",
+    "missing_checkout_error",
     "parse_parity_args",
     "randomise_state_dict",
     "report",
@@ -395,3 +399,26 @@ def parse_parity_args(
 def wanted(args: argparse.Namespace, name: str) -> bool:
     """Whether the configuration ``name`` is selected by ``--only`` (all are when it is not given)."""
     return not args.only or any(t.lower() in name.lower() for t in args.only)
+
+
+# ------------------------------------------------------------------------------------------------ script tests
+def load_script(path: str | Path, name: str) -> ModuleType:
+    """Import a plugin's ``scripts/official_parity.py`` as module ``name`` (scripts are not packages), so a
+    test can call its ``main([...])`` and its helpers without the official code."""
+    spec = importlib.util.spec_from_file_location(name, Path(path))
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def missing_checkout_error(script: str | Path, missing: str | Path) -> str:
+    """Run ``python SCRIPT MISSING`` (a directory that does not exist) and return its one error line; raise
+    ``AssertionError`` unless it exits with status 2, prints nothing on stdout and exactly one line on stderr."""
+    r = subprocess.run(
+        [sys.executable, str(script), str(missing)], capture_output=True, text=True, timeout=120
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and r.stdout == "" and len(lines) == 1, (r.returncode, r.stdout, r.stderr)
+    return lines[0]

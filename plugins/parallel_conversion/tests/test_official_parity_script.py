@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from zoo_core.testing_parity import load_script, missing_checkout_error
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "official_parity.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("pc_official_parity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(SCRIPT, "pc_official_parity")
 
 
 def test_missing_directory_is_one_line_and_nonzero(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path / "nope")], capture_output=True, text=True, timeout=120
-    )
-    assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.count("\n") == 1 and "is not a directory" in r.stderr, r.stderr
+    line = missing_checkout_error(SCRIPT, tmp_path / "absent")
+    assert "is not a directory" in line, line
 
 
 def test_wrong_directory_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

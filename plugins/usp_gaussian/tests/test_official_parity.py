@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from zoo_core.testing_parity import load_script, missing_checkout_error
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "official_parity.py"
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("usp_official_parity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(SCRIPT, "usp_official_parity")
 
 
 def test_missing_directory_exits_2_with_one_line(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path / "absent")], capture_output=True, text=True, timeout=120
-    )
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "is not a directory" in lines[0]
+    line = missing_checkout_error(SCRIPT, tmp_path / "absent")
+    assert "is not a directory" in line, line
 
 
 def test_directory_without_the_official_files_is_refused(
