@@ -3,7 +3,8 @@
 
 For each model (``--models``; default: one main model per plugin at a CPU-sized input, ``--full`` adds
 SpikingResformer-Ti at its official 224x224) and each ``lif_multistep`` path the model can use (``reference``,
-``compiled`` on the CPU, ``triton`` on CUDA; models whose neurons run their own code have the reference only):
+``inplace`` -- the default inference path, whose training calls run the reference --, ``compiled`` on the CPU,
+``triton`` on CUDA; models whose neurons run their own code have the reference only):
 
 * eval forward (``torch.no_grad()``) and training forward+backward (``out.sum().backward()`` in training mode,
   as a training step runs) times and forward throughput; every ratio against the reference is the **median of interleaved** runs
@@ -186,7 +187,10 @@ def kernel_paths(model: torch.nn.Module, device: str, requested: list[str] | Non
     if not any(getattr(type(m), "kernel_ops", None) for m in model.modules()):
         return ["reference"]
     impls = implementations("lif_multistep")
-    paths = ["reference"]
+    paths = [
+        "reference",
+        "inplace",
+    ]  # inplace: the default inference path (its training calls run the reference)
     if device == "cpu" and impls["compiled"].available is not None and impls["compiled"].available():
         paths.append("compiled")
     if device == "cuda" and impls["triton"].available is not None and impls["triton"].available():
@@ -237,10 +241,14 @@ def bench_model(
         net = official if current["path"] == "official" else model
         net.zero_grad(set_to_none=True)
         net.train()
+        if current["path"] == "inplace":  # inference only: training runs the reference, as by default
+            set_model_kernel(model, "reference", name)
         try:
             forward_of().float().sum().backward()
         finally:
             net.eval()
+            if current["path"] == "inplace":
+                set_model_kernel(model, "inplace", name)
         sync()
 
     def use(p: str) -> None:

@@ -73,6 +73,7 @@ class Case:
     make: Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
     exact: bool = False  # computes exactly zoo-core's LIF: spikes are checked against the reference
     notes: list[str] = field(default_factory=list)
+    inference_only: bool = False  # no backward (zoo:inplace): the fwd+bwd columns stay empty
 
 
 def _version(dist: str) -> str | None:
@@ -112,6 +113,7 @@ def zoo_cases(device: torch.device) -> list[Case]:
                 raise RuntimeError("cannot run this call here (unavailable or unsupported)")
             return lambda x: impl(x, v0, **kw)[0]
 
+        probe = torch.zeros(2, 1, device=device, requires_grad=True)
         cases.append(
             Case(
                 f"zoo:{name}",
@@ -119,6 +121,9 @@ def zoo_cases(device: torch.device) -> list[Case]:
                 "LIF(tau=2, decay_input=True, v_th=1, v_reset=0, atan alpha=2)",
                 make,
                 exact=True,
+                # an alternate that refuses a call needing gradients (inplace) is timed forward only
+                inference_only=impl.supports is not None
+                and not impl.supports(probe, probe[0].detach(), **kw),
             )
         )
     return cases
@@ -394,7 +399,7 @@ def prepare_case(
                 run(x)
 
         timer.add(f"{case.name}:fwd", fwd, args.warmup)
-        if not args.no_backward:
+        if not args.no_backward and not case.inference_only:
             xr = x.detach().clone().requires_grad_()
 
             def fwd_bwd() -> None:
@@ -409,7 +414,7 @@ def prepare_case(
 
 # ---------------------------------------------------------------------------------------------- report
 def _fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    return "-".rjust(int(spec.split(".")[0] or 0)) if v is None else format(v, spec)
 
 
 def report(result: dict[str, Any], baseline: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .data import MovingDigits, cifar10_dvs, digits, digits_70_30
 from .info import ZOO_CORE_PAPER, Paper, WeightInfo
-from .kernels import lif_compiled, lif_triton, spike_conv
+from .kernels import lif_compiled, lif_inplace, lif_triton, spike_conv
 from .kernels.lif import lif_multistep_reference
 from .learning import BPTT
 from .models.spiking_cnn import SpikingCNN
@@ -161,6 +161,16 @@ def register_kernels(register: Any) -> None:
         available=lif_compiled.available,
         prefer=_auto_compile,
         description="torch.compile'd loop over x.unbind(0), compiled once per shape; large CPU tensors",
+    )
+    register(
+        "lif_multistep",
+        "inplace",
+        lif_inplace.lif_multistep_inplace,
+        priority=5,
+        supports=lif_inplace.supports,
+        prefer=lif_inplace.prefer,
+        description="the reference loop for inference (no grad) in preallocated buffers: bit-identical, fewer "
+        "allocations; the default inference path until the compiled loop pays",
     )
     register(
         "lif_multistep",

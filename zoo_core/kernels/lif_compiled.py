@@ -34,7 +34,9 @@ compiled forward also leaves a marker there, which tells automatic selection the
   compile cost (graph cached on disk or not; plus the one-off start of the compiler in a process that has not
   compiled yet): the ski-rental rule, never more than twice the cost of the better fixed choice. Signatures
   already compiled in the process always take it. :data:`COMPILE_COST_S` and :data:`SAVED_NS_PER_STEP` are
-  the costs measured on this machine (``tools/bench_models.py`` prints them: "compile s").
+  the costs measured on this machine (``tools/bench_models.py`` prints them: "compile s"). Until then an
+  inference call runs ``lif_multistep:inplace`` (:mod:`zoo_core.kernels.lif_inplace`), the reference's loop
+  without its allocations.
   Training calls stay on the reference (their gradients round differently, and would then depend on
   the state of the cache).
 * ``1``: the opt-in of earlier versions: compiled for every call (training included) with at least
