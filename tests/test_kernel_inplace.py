@@ -71,3 +71,30 @@ def test_a_model_gives_the_same_logits_on_the_default_and_the_reference_path(mon
     forced = zoo.create_model("spiking_cnn.digits_t4", pretrained=True, kernel="inplace").eval()
     with torch.no_grad():
         assert torch.equal(forced(x), reference)
+
+
+def test_viz_records_the_membrane_on_the_reference_whatever_the_model_runs():
+    pytest.importorskip("matplotlib")
+    from zoo_core.kernels import reference_only
+    from zoo_core.viz import record
+
+    model = zoo.create_model("spiking_cnn.digits_t4", pretrained=True, kernel="inplace").eval()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    rec = record(model, x)
+    layer = next(iter(rec.layers.values()))
+    assert (
+        layer.margin is not None
+    )  # the inplace loop never calls the spike function; the recording's run does
+    assert torch.equal(layer.spikes, (layer.margin >= 0).to(layer.spikes.dtype))
+    with torch.no_grad():
+        args = (torch.rand(3, 2, 5), torch.zeros(2, 5))
+        kw = {
+            **CHARGES["tau_decay"],
+            "v_threshold": 0.7,
+            "v_reset": 0.0,
+            "surrogate": SUR,
+            "detach_reset": False,
+        }
+        assert select("lif_multistep", *args, kernel="inplace", **kw).impl == "inplace"
+        with reference_only():
+            assert select("lif_multistep", *args, kernel="inplace", **kw).impl == "reference"

@@ -18,8 +18,11 @@ one-time warning, so a forced choice never breaks a run.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -28,7 +31,21 @@ from ..errors import ConfigError, UnknownNameError
 from ..plugins import runtime
 from ..registry import KernelImpl
 
-__all__ = ["KernelImpl", "dispatch", "implementations", "list_ops", "reference", "select"]
+__all__ = ["KernelImpl", "dispatch", "implementations", "list_ops", "reference", "reference_only", "select"]
+
+_REFERENCE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("zoo_reference_only", default=False)
+
+
+@contextlib.contextmanager
+def reference_only() -> Iterator[None]:
+    """Inside the block every kernel operation runs its reference implementation, whatever a module, a call or
+    ``ZOO_KERNELS`` asks for: the implementation that defines the semantics and runs each step in the open
+    (``zoo.viz`` records membrane potentials through the spike function it calls once per step)."""
+    token = _REFERENCE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _REFERENCE_ONLY.reset(token)
 
 
 def _registry() -> Any:
@@ -78,6 +95,8 @@ def select(op: str, *args: Any, kernel: str | None = None, **kwargs: Any) -> Ker
     ref = next((k for k in impls.values() if k.is_reference), None)
     if ref is None:
         raise LookupError(f"operation {op!r} has no reference implementation registered")
+    if _REFERENCE_ONLY.get():
+        return ref
     dev = _device_type(args, kwargs)
     forced = kernel or _env_choice(op)
     if forced:

@@ -238,7 +238,7 @@ def membrane_trace(
         raise ConfigError(
             f"layer {lr.name!r} ({lr.type}) does not show its membrane potential: it does not fire through a "
             "surrogate spike function called on (membrane - threshold) once per time step (a neuron with its own "
-            "firing rule, or a fused kernel: for IF/LIF/PLIF, ZOO_KERNELS=lif_multistep=reference shows it)"
+            "firing rule); pick a layer whose neuron does (zoo plot raster lists the layers)"
         )
     spikes = lr.sample(sample)
     if neuron is None:  # after the check above: the default looks at the membrane

@@ -13,8 +13,10 @@ A **spiking layer** is
 The **membrane potential** recorded is the value the layer compares with its threshold at each step, before the
 reset: the surrogate spike function is called with ``H_t - V_th`` (:class:`LayerRecord.margin`), and the
 layer's scalar ``v_threshold`` (when it has one) gives ``H_t`` back. It is kept only when the surrogate's calls
-fire exactly where the layer's spikes are; a kernel that fuses the spike function (``lif_multistep=compiled`` or
-``triton``) hides it, and the record's ``margin`` is then ``None``.
+fire exactly where the layer's spikes are (else the record's ``margin`` is ``None``). While recording, every
+kernel operation runs its reference implementation (:func:`zoo_core.kernels.reference_only`), whose loop calls
+the spike function once per step; the inference and compiled alternates give the same spikes without calling
+it.
 
 Nothing in the model changes: the pass runs in eval mode under ``torch.no_grad()`` from rest, and afterwards the
 train/eval mode and every neuron's stored state are restored and the hooks removed, also when the forward
@@ -32,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..kernels import reference_only
 from ..neurons.base import BaseNeuron, reset
 from ..neurons.surrogate import Surrogate
 from ..tasks.base import model_dtype
@@ -242,7 +245,8 @@ def recording(model: nn.Module, layers: Sequence[str] | None = None) -> Iterator
     handles = [h for u in units for h in u.hooks(clock)]
     rec = Recording()
     try:
-        yield rec
+        with reference_only():  # the reference loop calls the spike function on H_t - V_th every step
+            yield rec
     finally:
         for h in handles:
             h.remove()
