@@ -9,7 +9,7 @@
    ``qcfs_cnn_digits_parallel`` (the same class in ``mode="parallel"``) and, for comparison, with the
    sequential IF baseline;
 3. writes the SNN's weight folder with ``zoo_core.sdk.write_demo_card``, which measures its test accuracy and
-   spike profile in float64 (graded spikes of amplitude theta counted as events, ``spikes="events"``); beside
+   spike profile in float64 (the neurons' graded spikes of amplitude theta counted as events by default); beside
    it, also in float64: the accuracy of the source ANN and of the IF SNN, and the largest logit difference
    between the SNN and the ANN; prints the metrics and the sha256 to register in ``plugin.py``.
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "conversion). All measured in float64: max |logit difference| SNN vs ANN on the test set "
         f"{metrics['max_abs_logit_diff_snn_ann']:.2g} (lossless up to rounding), sequential IF vs ANN "
         f"{diffs['if']:.2g}. Spikes carry amplitude theta; the profile counts SOPs as for a deployment with the "
-        "amplitudes folded into the next layer (zoo eval --spikes events)."
+        "amplitudes folded into the next layer (the neurons declare graded spikes; zoo eval counts them so)."
         + (f" Conversion took {convert_s:.3f} s." if convert_s is not None else "")
     )
     write_demo_card(
@@ -142,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         or f"AdamW lr={args.lr} weight_decay={args.weight_decay}, cosine schedule, batch 64",
         seconds=seconds,
         metrics=metrics,
-        spikes="events",
         notes=notes,
         script="plugins/parallel_conversion/scripts/make_digits_card.py",
         argv=["--out", args.out] if args.remeasure else argv,
