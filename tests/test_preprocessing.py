@@ -103,7 +103,9 @@ def test_cifar_style_normalisation_without_resize(tmp_path):
     paths = make_folder(tmp_path, "RGB", size=(32, 32))
     pre = preprocessing("cifar10")
     data = image_folder(tmp_path, "test", 3, 32, pre)
+    assert len(data) == len(paths) == 4  # every image is read: the comparison below is not vacuous
     for (x, _), path in zip(data, paths):
+        assert x.shape == (3, 32, 32) and float(x.min()) < 0  # normalised, not just scaled to [0, 1]
         close(x, by_hand(path, chans=3, size=32, mean=pre["mean"], std=pre["std"]))
 
 

@@ -225,6 +225,14 @@ class Task:
             )
         return name
 
+    def eval_dataset_name(
+        self, dataset: str | None, weights: WeightInfo | None, weights_config: dict[str, Any] | None
+    ) -> str:
+        """The data set to evaluate on: ``dataset`` if given, else the one the weights name (their registry
+        entry, then ``training.dataset`` of their ``config.json``), else :attr:`default_dataset` (``""``: none)."""
+        trained_on = ((weights_config or {}).get("training") or {}).get("dataset")
+        return dataset or (weights.dataset if weights else "") or trained_on or self.default_dataset or ""
+
     def eval_data(
         self,
         model: nn.Module,
@@ -236,8 +244,7 @@ class Task:
     ) -> tuple[str, Dataset]:
         """``(data set name, data)`` to evaluate ``model`` on: ``dataset`` if given, else the data set of its
         weights, else :attr:`default_dataset`; a registered name or a folder (``zoo_core.data.load_dataset``)."""
-        trained_on = ((weights_config or {}).get("training") or {}).get("dataset")
-        name = dataset or (weights.dataset if weights else "") or trained_on or self.default_dataset
+        name = self.eval_dataset_name(dataset, weights, weights_config)
         if not name:
             raise ConfigError(
                 f"task {self.name!r}: name a data set (--dataset); registered ones for this task: "

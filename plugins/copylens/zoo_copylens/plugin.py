@@ -14,7 +14,7 @@ from typing import Any
 from zoo_core.sdk import Paper, Variant, WeightInfo, hookimpl, register_variants
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
-ZOO_API_VERSION = "1.2"
+ZOO_API_VERSION = "1.4"  # 1.4: Task.eval_dataset_name
 
 PAPER = Paper(
     title="Inner-Probe: Discovering Copyright-related Data Generation in LLM Architecture",

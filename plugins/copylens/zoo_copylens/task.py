@@ -139,8 +139,7 @@ class TextAttribution(Task):
         weights: WeightInfo | None = None,
         weights_config: dict[str, Any] | None = None,
     ) -> tuple[str, Dataset]:
-        trained_on = ((weights_config or {}).get("training") or {}).get("dataset")
-        name = dataset or (weights.dataset if weights else "") or trained_on or self.default_dataset
+        name = self.eval_dataset_name(dataset, weights, weights_config)
         return name, self.load(name, split)  # type: ignore[arg-type]
 
     # -- evaluation --------------------------------------------------------------------------------------------

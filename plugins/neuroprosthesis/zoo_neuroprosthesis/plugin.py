@@ -16,7 +16,7 @@ from typing import Any
 from zoo_core.sdk import IOSpec, Paper, TensorSpec, Variant, WeightInfo, hookimpl, register_variants
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
-ZOO_API_VERSION = "1.2"
+ZOO_API_VERSION = "1.4"  # 1.4: Task.eval_dataset_name, neurons declare spike_kind
 
 CHAPTER = Paper(
     title="Deep Learning for Visual Neuroprosthesis",

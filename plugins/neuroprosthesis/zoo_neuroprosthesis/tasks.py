@@ -282,6 +282,24 @@ class _PluginTask(Task):
             result["model"] = model
         return result
 
+    def fit_and_test(self, cfg: Any, loss: Any, who: str) -> tuple[Any, ...]:
+        """The start of both training runs: the recipe, the model, the train/test data sets the config names
+        (checked against the model), the Keras-style fit on ``loss`` and the test report in float64. Returns
+        ``(model, recipe, dataset, train_set, test_set, fit, report)``."""
+        if cfg.learning_rule != "bptt":
+            raise ConfigError(f"{who} by plain backpropagation (bptt), got {cfg.learning_rule!r}")
+        recipe = resolve_recipe(cfg.model.split(".")[0], dict(cfg.rule_kwargs))
+        torch.manual_seed(cfg.seed)
+        model = _build(cfg)
+        dataset = self.accept_dataset(cfg.dataset or self.default_dataset)
+        ds_kwargs = {"seed": cfg.seed, **dict(cfg.rule_kwargs.get("dataset_kwargs") or {})}
+        train_set = self.make_dataset(dataset, "train", model, **ds_kwargs)
+        test_set = self.make_dataset(dataset, "test", model, **ds_kwargs)
+        self.check_data(model, train_set, dataset)
+        fit = keras_fit(model, train_set, loss, cfg, recipe)
+        report = self.evaluate(model, test_set, dtype=CARD_DTYPE)
+        return model, recipe, dataset, train_set, test_set, fit, report
+
     def dataset_kwargs(self, model: nn.Module, name: str) -> dict[str, Any]:
         """Arguments of the data set ``name`` that follow from the model (window length, layout, sizes)."""
         return {}
@@ -305,9 +323,7 @@ class _PluginTask(Task):
         ``training.dataset_kwargs`` of ``config.json``), else ``dataset`` or the task's default, sized for the
         model."""
         training = (weights_config or {}).get("training") or {}
-        name = (
-            dataset or (weights.dataset if weights else "") or training.get("dataset") or self.default_dataset
-        )
+        name = self.eval_dataset_name(dataset, weights, weights_config)
         kwargs = dict(training.get("dataset_kwargs") or {}) if name == training.get("dataset") else {}
         kwargs.pop("split", None)
         data = self.make_dataset(name, split, model, **kwargs)
@@ -511,20 +527,9 @@ class RetinaEncoding(_PluginTask):
     ) -> dict[str, Any]:
         """Poisson loss with the model's regularisers, the recipe's callbacks; then test metrics in float64 and
         the linear baseline, and (``cfg.out``) the weight folder."""
-        if cfg.learning_rule != "bptt":
-            raise ConfigError(
-                f"retina encoders train by plain backpropagation (bptt), got {cfg.learning_rule!r}"
-            )
-        recipe = resolve_recipe(cfg.model.split(".")[0], dict(cfg.rule_kwargs))
-        torch.manual_seed(cfg.seed)
-        model = _build(cfg)
-        dataset = self.accept_dataset(cfg.dataset or self.default_dataset)
-        ds_kwargs = {"seed": cfg.seed, **dict(cfg.rule_kwargs.get("dataset_kwargs") or {})}
-        train_set = self.make_dataset(dataset, "train", model, **ds_kwargs)
-        test_set = self.make_dataset(dataset, "test", model, **ds_kwargs)
-        self.check_data(model, train_set, dataset)
-        fit = keras_fit(model, train_set, poisson_loss, cfg, recipe)
-        report = self.evaluate(model, test_set, dtype=CARD_DTYPE)
+        model, recipe, dataset, train_set, test_set, fit, report = self.fit_and_test(
+            cfg, poisson_loss, "retina encoders train"
+        )
         metrics = dict(report["metrics"])
         if "ceiling" in report:
             metrics["ceiling_cc"] = report["ceiling"]["cc"]
@@ -667,20 +672,9 @@ class SpikeImageDecoding(_PluginTask):
     ) -> dict[str, Any]:
         """MSE on the output image (the official recipe supervises only the autoencoder's output); test metrics
         in float64 next to the mean-image baseline and a linear decoder; (``cfg.out``) the weight folder."""
-        if cfg.learning_rule != "bptt":
-            raise ConfigError(
-                f"the spike-image decoder trains by plain backpropagation (bptt), got {cfg.learning_rule!r}"
-            )
-        recipe = resolve_recipe(cfg.model.split(".")[0], dict(cfg.rule_kwargs))
-        torch.manual_seed(cfg.seed)
-        model = _build(cfg)
-        dataset = self.accept_dataset(cfg.dataset or self.default_dataset)
-        ds_kwargs = {"seed": cfg.seed, **dict(cfg.rule_kwargs.get("dataset_kwargs") or {})}
-        train_set = self.make_dataset(dataset, "train", model, **ds_kwargs)
-        test_set = self.make_dataset(dataset, "test", model, **ds_kwargs)
-        self.check_data(model, train_set, dataset)
-        fit = keras_fit(model, train_set, F.mse_loss, cfg, recipe)
-        report = self.evaluate(model, test_set, dtype=CARD_DTYPE)
+        model, recipe, dataset, train_set, test_set, fit, report = self.fit_and_test(
+            cfg, F.mse_loss, "the spike-image decoder trains"
+        )
         metrics = dict(report["metrics"])
         metrics.update({f"mean_image_{k}": v for k, v in report["mean_image"].items()})
         tr, te = stack_dataset(train_set), stack_dataset(test_set)

@@ -154,9 +154,7 @@ class SpikeReconstruction(Task):
         weights_config: dict[str, Any] | None = None,
     ) -> tuple[str, Dataset]:
         training = (weights_config or {}).get("training") or {}
-        name = (
-            dataset or (weights.dataset if weights else "") or training.get("dataset") or self.default_dataset
-        )
+        name = self.eval_dataset_name(dataset, weights, weights_config)
         self.accept_dataset(name)
         kwargs = dict(training.get("dataset_kwargs") or {}) if name == training.get("dataset") else {}
         return name, zoo.create_dataset(name, split=split, **kwargs)
