@@ -19,9 +19,11 @@ neuron-step in float32) for the forward, and for forward+backward also write and
 membrane and read the spike gradient and write the input gradient (24 bytes). Two copy bandwidths of a tensor
 shaped like ``x`` are measured (bytes read + written per second):
 
-* ``clone``: ``x.clone()``, which, like every kernel that returns a new tensor, allocates its output. On a
-  CPU an allocation of more than a few tens of MiB is fresh memory from the OS, and the page faults that
-  first touching it costs often dominate; this is the bound that an allocating kernel can reach;
+* ``clone``: ``x.clone()``, which, like every kernel that returns a new tensor, allocates its output. With the
+  C library's defaults (``ZOO_HOST_MEMORY=system``) an allocation of more than a few tens of MiB is fresh
+  memory from the OS, and the page faults that first touching it costs often dominate; zoo-core's default
+  (``retain``, :mod:`zoo_core.kernels.host_memory`, applied to the whole process and so to every library
+  timed here) reuses freed blocks instead. This is the bound that an allocating kernel can reach;
 * ``copy``: ``y.copy_(x)`` into a buffer allocated once: the bandwidth of the memory system itself.
 
 The bound in neuron-steps/s is bandwidth / bytes per neuron-step; each implementation's fraction of both
@@ -55,6 +57,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from zoo_core.kernels import host_memory  # applies ZOO_HOST_MEMORY for every library in this process
 
 # --------------------------------------------------------------------------------- the LIF configuration
 # The same neuron for every library, as far as each library allows:
@@ -542,9 +546,11 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": baseline,
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", ""),
+        "host_memory": host_memory.state(),
     }
     print(
-        f"bench_neurons: torch {torch.__version__}, {meta['device']}, {meta['threads']} thread(s); "
+        f"bench_neurons: torch {torch.__version__}, {meta['device']}, {meta['threads']} thread(s), host memory "
+        f"{meta['host_memory']} (ZOO_HOST_MEMORY); "
         + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     )
     for c in cases:

@@ -30,8 +30,12 @@ import torch
 from ..errors import ConfigError, UnknownNameError
 from ..plugins import runtime
 from ..registry import KernelImpl
+from . import host_memory
 
 __all__ = ["KernelImpl", "dispatch", "implementations", "list_ops", "reference", "reference_only", "select"]
+
+# kernels return fresh tensors: keep freed blocks in the heap so they are not new pages (see host_memory)
+host_memory.configure_from_env()
 
 _REFERENCE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("zoo_reference_only", default=False)
 
