@@ -241,6 +241,70 @@ def test_compiled_neuron_equals_reference():
     torch.testing.assert_close(g_c, g_r, rtol=1e-5, atol=1e-6)
 
 
+_INT_VIEW = {
+    torch.float64: torch.int64,
+    torch.float32: torch.int32,
+    torch.float16: torch.int16,
+    torch.bfloat16: torch.int16,
+}
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().view(_INT_VIEW[t.dtype])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cfg,dtype",
+    [
+        ({"tau": None, "v_reset": 0.0}, torch.float32),  # IF
+        ({"tau": 2.0, "v_reset": 0.0}, torch.float32),  # the default LIF
+        ({"tau": 3.0, "v_reset": -0.2, "decay_input": False, "v_threshold": 0.8}, torch.float32),
+        ({"tau": 2.0, "v_reset": None}, torch.float32),  # soft reset
+        ({"tau": 2.0, "v_reset": None, "v_threshold": -0.5}, torch.float32),  # 0 * V_th is -0
+        ({"tau": 2.0, "v_reset": 0.0}, torch.float64),
+        ({"tau": 2.0, "v_reset": 0.0}, torch.float16),
+        ({"tau": 3.0, "v_reset": -0.2}, torch.bfloat16),
+    ],
+    ids=[
+        "if",
+        "lif",
+        "lif-nodecay-reset-0.2",
+        "soft",
+        "soft-negative-threshold",
+        "float64",
+        "float16",
+        "bfloat16",
+    ],
+)
+def test_compiled_forward_is_bit_identical_to_the_reference_at_special_values(cfg, dtype):
+    """The compiled loop's select form of fire/reset against the reference's arithmetic, bit for bit: NaN, +-inf,
+    +-0, inputs that land exactly on the threshold, sub-threshold and firing values, every reset and charge."""
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    torch.manual_seed(0)
+    inf, nan = float("inf"), float("nan")
+    special = torch.tensor(
+        [nan, inf, -inf, 0.0, -0.0, 1.0, 2.0, 0.8, -0.5, -1.0, 1.6, 0.5], dtype=torch.float64
+    )
+    x = torch.randn(6, 4, 32, dtype=torch.float64) + 0.5
+    x[:, 0, : special.numel()] = special  # the same special value at every step
+    x[2, 1, : special.numel()] = special  # and once mid-sequence
+    x[:, 2] = x[:, 2].round()  # integers: membranes that hit the threshold exactly
+    x = x.to(dtype)
+    v0 = torch.zeros_like(x[0])
+    v0[3, :4] = torch.tensor([-0.0, 0.5, 1.0, -2.0], dtype=dtype)
+    kw = {"v_threshold": 1.0, "decay_input": True, "detach_reset": False, "surrogate": ATan(), **cfg}
+    with torch.no_grad():
+        s_ref, v_ref = lif_multistep_reference(x, v0, **kw)
+        s_c, v_c = lc.lif_multistep_compiled(x, v0, **kw)
+    assert lc._broken is None
+    assert lc.is_cached(x, v0, **kw)  # the compiled forward ran, not the fallback
+    assert 0 < s_ref.sum() < s_ref.numel()
+    assert torch.equal(_bits(s_c), _bits(s_ref))
+    assert torch.equal(_bits(v_c), _bits(v_ref))
+
+
 # --------------------------------------------------------------------------------------------- dispatch
 def _call(x: torch.Tensor, **over):
     kw = {

@@ -182,10 +182,21 @@ def prefer(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
 
 # ----------------------------------------------------------------------------------- traced loop bodies
 def _fire_reset(h: Tensor, v_threshold: float, v_reset: float | None) -> tuple[Tensor, Tensor]:
-    """Heaviside fire and reset, operation for operation as the reference's forward."""
-    s = (h - v_threshold >= 0).to(h.dtype)
-    v = h - s * v_threshold if v_reset is None else (1.0 - s) * h + s * v_reset
-    return s, v
+    r"""Heaviside fire and reset with the reference's values, as a select so the membrane's chain is short.
+
+    ``h >= V_th`` equals the reference's ``h - V_th >= 0`` for every float (a difference of two floats is zero only
+    when they are equal). Where :math:`S = 1` the reference's :math:`(1 - S) H + S V_r` is :math:`0 \cdot H + V_r`,
+    where :math:`S = 0` it is :math:`H + 0 \cdot V_r` (IEEE: :math:`1 \cdot H = H`), so a select of the two is
+    bit-identical, infinities and the sign of zero included; likewise :math:`H - S V_{th}`. The select puts one
+    comparison and one blend on the step-to-step dependency chain instead of a subtraction, a comparison, a
+    conversion, two multiplications and two additions: the loop is bound by that chain's latency at large ``T``.
+    """
+    fire = h >= v_threshold
+    if v_reset is None:
+        v = torch.where(fire, h - v_threshold, h - 0.0 * v_threshold)
+    else:
+        v = torch.where(fire, h * 0.0 + v_reset, h + 0.0 * v_reset)
+    return fire.to(h.dtype), v
 
 
 def _lif_forward(
