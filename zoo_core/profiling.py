@@ -36,7 +36,8 @@ Counting convention (also in :data:`CONVENTION`, ``Profile.convention`` and the 
 * **Energy conventions** (``energy=NAME``; :class:`zoo_core.info.EnergyConventionInfo`, registered by the core
   (``zoo``, the default, as described here) and by plugins for their papers' counts): per input kind the count
   mode (``"sops"``, ``"values"`` = value-weighted fan-out, ``"macs"``), the energy per MAC and per SOP of each
-  kind, and the layers left out of the totals (module paths, ``<first>``, ``<last>``).
+  kind, and the layers left out of the totals (module paths, ``<first>``, ``<last>``). :func:`profile_conventions`
+  counts several conventions from one forward pass (each call's count is made once per count mode).
 * ``spikes="events"`` (for graded spikes: conversion spikes of amplitude :math:`\theta`, multi-level
   :math:`k\theta`, real-valued spikes) counts as for a deployment that folds each neuron's amplitude into the
   next layer's weights: a call whose input **is a neuron's output** (a tensor sharing storage with the output
@@ -78,7 +79,7 @@ import math
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -455,10 +456,12 @@ def _check_count(value: Any, key: str, who: str) -> int | float:
 # ------------------------------------------------------------------------------------------------ profiling
 @dataclass
 class _Counting:
-    """How one profiled pass counts: per input kind the count mode, and (when neuron outputs must be told
-    apart) the neuron outputs of the pass with their spike kind, kept alive so storage pointers identify them."""
+    """How one profiled pass counts: per energy convention of the pass, per input kind the count mode, and (when
+    neuron outputs must be told apart) the neuron outputs of the pass with their spike kind, kept alive so storage
+    pointers identify them."""
 
-    count: dict[str, str]
+    #: one ``{input kind: count mode}`` per convention counted in the pass
+    counts: list[dict[str, str]]
     sources: list[tuple[Tensor, str]] | None = None
     #: the kind of every neuron output when the mode says so (``spikes="events"``: all graded)
     force_kind: str | None = None
@@ -473,8 +476,29 @@ class _Counting:
         return "binary" if is_spike_tensor(x) else "analog"
 
 
+class _Tally:
+    """The MACs and the SOPs per input kind of one module's calls, as one energy convention counts them."""
+
+    def __init__(self) -> None:
+        self.macs: int | float = 0
+        self.sops_k: dict[str, int | float] = {}
+
+    def add_sops(self, kind: str, n: int | float) -> None:
+        if n:
+            self.sops_k[kind] = self.sops_k.get(kind, 0) + n
+
+    @property
+    def sops(self) -> int | float:
+        return sum(self.sops_k.values())
+
+    def energy(self, e_mac: float, e_sop: Mapping[str, float]) -> float:
+        """Energy of the whole pass through this module, in pJ."""
+        return e_mac * self.macs + sum(e_sop[k] * n for k, n in self.sops_k.items())
+
+
 class _Acc:
-    """Accumulates the calls of one module."""
+    """Accumulates the calls of one module: one :class:`_Tally` per energy convention of the pass (the count of a
+    built-in conv/linear call is made once per count mode the conventions use; a counting rule's, once)."""
 
     def __init__(
         self, name: str, module: nn.Module, role: str, rule: Any, counting: _Counting, kind: str = "binary"
@@ -484,8 +508,7 @@ class _Acc:
         #: neurons: the spike kind of its outputs
         self.kind = counting.force_kind or kind
         self.calls = 0
-        self.macs: int | float = 0
-        self.sops_k: dict[str, int | float] = {}
+        self.tallies = [_Tally() for _ in counting.counts]
         self.spike_calls = 0
         self.typed_calls = 0
         self.spike_sum = 0.0
@@ -510,20 +533,27 @@ class _Acc:
                         f"counting rule {rname!r} for {type(module).__name__} returned {type(counted).__name__}; "
                         "expected a dict like {'macs': ..., 'sops': ...} or None"
                     )
-                self.macs += _check_count(counted.get("macs", 0), "macs", f"counting rule {rname!r}")
+                macs = _check_count(counted.get("macs", 0), "macs", f"counting rule {rname!r}")
                 kind = counted.get("kind", "binary")
                 if kind not in INPUT_KINDS:
                     raise ConfigError(
                         f"counting rule {rname!r}: 'kind' must be one of {INPUT_KINDS}, got {kind!r}"
                     )
-                self._add_sops(kind, _check_count(counted.get("sops", 0), "sops", f"counting rule {rname!r}"))
+                sops = _check_count(counted.get("sops", 0), "sops", f"counting rule {rname!r}")
+                for t in self.tallies:
+                    t.macs += macs
+                    t.add_sops(kind, sops)
                 spike = counted.get("spike_input")
                 spike = None if spike is None else bool(spike)
         if counted is None and isinstance(module, _CONV + _CONV_T + (nn.Linear,)) and x is not None:
             kind = self.counting.kind_of(x)
-            c = count_synaptic(module, x, out, mode=self.counting.count[kind])
-            self.macs += c["macs"]
-            self._add_sops(kind, c["sops"])
+            by_mode: dict[str, dict[str, Any]] = {}
+            for count, t in zip(self.counting.counts, self.tallies):
+                mode = count[kind]
+                if mode not in by_mode:
+                    by_mode[mode] = count_synaptic(module, x, out, mode=mode)
+                t.macs += by_mode[mode]["macs"]
+                t.add_sops(kind, by_mode[mode]["sops"])
             self.kinds.add(kind)
             spike = kind != "analog"
         elif spike is None and x is not None and x.is_floating_point():
@@ -544,19 +574,9 @@ class _Acc:
             else:
                 self.rates_t.append(float(o.mean()) if o.numel() else 0.0)
 
-    def _add_sops(self, kind: str, n: int | float) -> None:
-        if n:
-            self.sops_k[kind] = self.sops_k.get(kind, 0) + n
-
-    @property
-    def sops(self) -> int | float:
-        return sum(self.sops_k.values())
-
-    def energy(self, e_mac: float, e_sop: Mapping[str, float]) -> float:
-        """Energy of the whole pass through this module, in pJ."""
-        return e_mac * self.macs + sum(e_sop[k] * n for k, n in self.sops_k.items())
-
-    def result(self, batch: int, e_mac: float, e_sop: Mapping[str, float], excluded: bool) -> LayerProfile:
+    def result(
+        self, tally: _Tally, batch: int, e_mac: float, e_sop: Mapping[str, float], excluded: bool
+    ) -> LayerProfile:
         if self.typed_calls == 0 or 0 < self.spike_calls < self.typed_calls or self.typed_calls < self.calls:
             spike: bool | None = None
         else:
@@ -575,11 +595,11 @@ class _Acc:
             role=self.role,
             calls=self.calls,
             spike_input=spike,
-            total_macs=self.macs,
-            total_sops=self.sops,
-            macs=self.macs / batch,
-            sops=self.sops / batch,
-            energy_pj=self.energy(e_mac, e_sop) / batch,
+            total_macs=tally.macs,
+            total_sops=tally.sops,
+            macs=tally.macs / batch,
+            sops=tally.sops / batch,
+            energy_pj=tally.energy(e_mac, e_sop) / batch,
             firing_rate=(self.spike_sum / self.elements if self.elements else 0.0) if neuron else None,
             firing_rates_t=list(self.rates_t) if neuron else None,
             neurons=self.neurons if neuron else None,
@@ -743,7 +763,8 @@ def profile(
 
     ``energy=NAME`` counts by a registered convention instead (a paper's own: e.g. value-weighted SOPs, no MAC
     term, the stem and classifier left out; ``zoo list --energy``): see
-    :class:`zoo_core.info.EnergyConventionInfo`.
+    :class:`zoo_core.info.EnergyConventionInfo`. :func:`profile_conventions` counts several conventions on one
+    forward pass.
 
     The pass runs under ``torch.no_grad()`` in the model's current mode (train/eval unchanged). Nothing in the
     model changes: buffers (e.g. BatchNorm running statistics in train mode) and stored neuron states are
@@ -764,19 +785,54 @@ def profile(
         A :class:`Profile`; ``macs``, ``sops``, ``energy_pj`` are per sample, ``total_*`` over the whole pass
         (layers the convention excludes are listed but not in the totals).
     """
+    return profile_conventions(
+        model, inputs, (energy,), batch_size=batch_size, e_mac_pj=e_mac_pj, e_sop_pj=e_sop_pj, spikes=spikes
+    )[energy]
+
+
+def profile_conventions(
+    model: nn.Module,
+    inputs: Any,
+    energies: str | Iterable[str] = (DEFAULT_ENERGY,),
+    *,
+    batch_size: int | None = None,
+    e_mac_pj: float | None = None,
+    e_sop_pj: float | None = None,
+    spikes: str = "auto",
+) -> dict[str, Profile]:
+    r""":func:`profile` in every energy convention of ``energies``, from one forward pass.
+
+    The conventions differ only in how a layer call counts per input kind (``sops``: :math:`\sum_i
+    [x_i \ne 0]\,\mathrm{fanout}_i`; ``values``: :math:`\sum_i |x_i|\,\mathrm{fanout}_i`; ``macs``: the dense
+    multiply-accumulates), what an operation costs and which layers they leave out. The pass records each
+    conv/linear call once per count mode the conventions use (a counting rule's count once) and each convention
+    sums its own: ``profile_conventions(m, x, ["zoo", "lmht"])["lmht"]`` equals ``profile(m, x, energy="lmht")``
+    (same figures, same layer records), for the cost of one forward.
+
+    Args:
+        model, inputs, batch_size, e_mac_pj, e_sop_pj, spikes: as :func:`profile` (the energy overrides apply to
+            every convention).
+        energies: registered energy convention names (a single name is one convention); repeats count once.
+
+    Returns:
+        ``{name: Profile}`` in the order of ``energies``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"zoo.profile: expected an nn.Module, got {type(model).__name__}")
     if spikes not in SPIKE_MODES:
         raise ConfigError(f"zoo.profile: spikes must be one of {SPIKE_MODES}, got {spikes!r}")
-    info = energy_convention(energy)
+    if isinstance(energies, str):
+        energies = (energies,)
+    if not isinstance(energies, Iterable):
+        raise ConfigError(f"zoo.profile: energies must be convention names, got {type(energies).__name__}")
+    infos: dict[str, EnergyConventionInfo] = {}
+    for name in energies:
+        infos[name] = energy_convention(name)  # a non-str name fails here, before it is hashed
+    if not infos:
+        raise ConfigError("zoo.profile: energies names no energy convention (zoo list --energy)")
     for what, v in (("e_mac_pj", e_mac_pj), ("e_sop_pj", e_sop_pj)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
             raise ConfigError(f"zoo.profile: {what} must be a finite number of pJ >= 0, got {v!r}")
-    e_mac = float(info.e_mac_pj if e_mac_pj is None else e_mac_pj)
-    default_sop = info.e_sop_pj.get("binary", E_SOP_PJ)
-    e_sop = {
-        k: float(info.e_sop_pj.get(k, default_sop) if e_sop_pj is None else e_sop_pj) for k in INPUT_KINDS
-    }
     batch = _infer_batch(inputs, batch_size)
     kinds = {id(m): _neuron_kind(m) for m in model.modules() if isinstance(m, BaseNeuron)}
     if spikes == "auto":
@@ -784,7 +840,7 @@ def profile(
     else:
         mode = spikes
     counting = _Counting(
-        count={**ZOO_COUNT, **info.count},
+        counts=[{**ZOO_COUNT, **info.count} for info in infos.values()],
         sources=None if mode == "binary" else [],
         force_kind="graded" if mode == "events" else None,
     )
@@ -833,17 +889,40 @@ def profile(
         counting.sources = None  # let the kept neuron outputs go
 
     called = sorted((a for a in accs if a.calls), key=lambda a: a.order)
-    out = _excluded(called, info.exclude)
-    layers = [a.result(batch, e_mac, e_sop, id(a) in out) for a in called]
-    kept = [a for a in called if id(a) not in out]
-    total_macs = sum(a.macs for a in kept)
-    by_kind: dict[str, float] = {}
-    for a in kept:
-        for k, n in a.sops_k.items():
-            by_kind[k] = by_kind.get(k, 0) + n
-    total_sops = sum(by_kind.values())
     elements = sum(a.elements for a in called if a.role == "neuron")
     spike_total = sum(a.spike_sum for a in called if a.role == "neuron")
+    rate = spike_total / elements if elements else None
+    return {
+        name: _totals(called, i, info, mode, batch, rate, e_mac_pj, e_sop_pj)
+        for i, (name, info) in enumerate(infos.items())
+    }
+
+
+def _totals(
+    called: list[_Acc],
+    i: int,
+    info: EnergyConventionInfo,
+    mode: str,
+    batch: int,
+    rate: float | None,
+    e_mac_pj: float | None,
+    e_sop_pj: float | None,
+) -> Profile:
+    """The :class:`Profile` of the ``i``-th convention of a pass (``info``) from the pass's module records."""
+    e_mac = float(info.e_mac_pj if e_mac_pj is None else e_mac_pj)
+    default_sop = info.e_sop_pj.get("binary", E_SOP_PJ)
+    e_sop = {
+        k: float(info.e_sop_pj.get(k, default_sop) if e_sop_pj is None else e_sop_pj) for k in INPUT_KINDS
+    }
+    out = _excluded(called, info.exclude)
+    layers = [a.result(a.tallies[i], batch, e_mac, e_sop, id(a) in out) for a in called]
+    kept = [a.tallies[i] for a in called if id(a) not in out]
+    total_macs = sum(t.macs for t in kept)
+    by_kind: dict[str, float] = {}
+    for t in kept:
+        for k, n in t.sops_k.items():
+            by_kind[k] = by_kind.get(k, 0) + n
+    total_sops = sum(by_kind.values())
     return Profile(
         layers=layers,
         batch_size=batch,
@@ -851,8 +930,8 @@ def profile(
         total_sops=total_sops,
         macs=total_macs / batch,
         sops=total_sops / batch,
-        energy_pj=sum(a.energy(e_mac, e_sop) for a in kept) / batch,
-        mean_firing_rate=spike_total / elements if elements else None,
+        energy_pj=sum(t.energy(e_mac, e_sop) for t in kept) / batch,
+        mean_firing_rate=rate,
         e_mac_pj=e_mac,
         e_sop_pj=e_sop["binary"],
         convention=_convention_text(info, mode, e_mac, e_sop),
@@ -880,5 +959,6 @@ __all__ = [
     "is_spike_tensor",
     "linear_fanout",
     "profile",
+    "profile_conventions",
     "register_counting_rule",
 ]

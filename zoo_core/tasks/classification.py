@@ -31,7 +31,7 @@ from ..hub import save_pretrained
 from ..hub.cards import format_number
 from ..info import IOSpec, Metric, TensorSpec
 from ..plugins import create, entry, model_config, runtime, split_tag
-from ..profiling import DEFAULT_ENERGY, conventions_for, energy_convention, profile
+from ..profiling import DEFAULT_ENERGY, conventions_for, energy_convention, profile_conventions
 from .attacks import gradient_settings, robust_accuracy
 from .base import (
     CARD_DTYPE,
@@ -96,8 +96,9 @@ def evaluate(
     ``spikes`` and ``energy`` are :func:`zoo_core.profiling.profile`'s: ``"auto"`` counts by the neurons' declared
     spike kinds, ``energy`` names the SOP / energy convention (default ``"zoo"``). ``also_energy`` names more
     conventions to report beside it (``energy_conventions``: their SOPs, MACs and energy per sample; cards record
-    a paper's own this way). ``dtype`` (``"float64"``) evaluates a copy of the model in that precision (see
-    :func:`cast_model`)."""
+    a paper's own this way); one profiled pass per batch counts them all
+    (:func:`~zoo_core.profiling.profile_conventions`). ``dtype`` (``"float64"``) evaluates a copy of the model in
+    that precision (see :func:`cast_model`)."""
     for name in (energy, *also_energy):
         energy_convention(name)  # an unknown name fails before any work
     steps_fn = getattr(model, "forward_steps", None)
@@ -133,12 +134,13 @@ def evaluate(
     convention = ""
     for x, _ in tqdm(loader, desc="profile", disable=None if progress else True, leave=False):
         xb = cast_input(x, dtype).to(device)
-        p = profile(model, xb, spikes=spikes, energy=energy)
+        ps = profile_conventions(model, xb, (energy, *others), spikes=spikes)  # one pass counts them all
+        p = ps[energy]
         n = p.batch_size  # inferred from the input layout ([T, B, ...] event input: dim 1)
         for k in sums:
             sums[k] += getattr(p, k) * n
         for name, acc in others.items():
-            q = profile(model, xb, spikes=spikes, energy=name)
+            q = ps[name]
             for k in acc:
                 acc[k] += getattr(q, k) * n
             texts[name] = q.convention
