@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +54,7 @@ __all__ = [
     "LUT_MAX_RATE",
     "MIN_EXPANSION",
     "MIN_OUT_FEATURES",
+    "ConvGeometry",
     "conv2d_dense",
     "conv2d_gather",
     "conv2d_lut",
@@ -88,23 +89,38 @@ _MAGIC = 0x0102040810204080
 _FLOATS = (torch.float32, torch.float64)
 
 
+class ConvGeometry(NamedTuple):
+    """The arguments of ``F.conv2d`` after the bias. Every ``spike_conv2d`` function (kernels, ``supports_*``,
+    ``prefer_*``) is called as ``F.conv2d`` is, ``f(x, weight, bias, *geometry)``, with these positionally."""
+
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] | str = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+
+    def per_pixel_linear(self, x: Tensor, weight: Tensor) -> bool:
+        """The conv is a per-pixel linear map: 1x1 (any stride) or k x k with stride k, no padding, one group."""
+        if x.dim() != 4 or weight.dim() != 4 or self.groups != 1 or isinstance(self.padding, str):
+            return False
+        if _pair(self.padding) != (0, 0) or _pair(self.dilation) != (1, 1):
+            return False
+        kh, kw = weight.shape[2], weight.shape[3]
+        return (kh, kw) == (1, 1) or _pair(self.stride) == (kh, kw)
+
+
+#: a geometry argument of ``spike_conv2d`` (:class:`ConvGeometry`'s fields)
+_Geom = int | tuple[int, int] | str
+
+
 # ------------------------------------------------------------------------------------------------ reference
 def linear_dense(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Reference ``spike_linear``: ``y = x W^T + b`` (``F.linear``), for any input."""
     return F.linear(x, weight, bias)
 
 
-def conv2d_dense(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> Tensor:
-    """Reference ``spike_conv2d``: ``F.conv2d`` with the same arguments, for any input."""
-    return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+def conv2d_dense(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> Tensor:
+    """Reference ``spike_conv2d``: ``F.conv2d(x, weight, bias, *geometry)`` (:class:`ConvGeometry`), any input."""
+    return F.conv2d(x, weight, bias, *geometry)  # F.conv2d's defaults are ConvGeometry's
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -166,30 +182,10 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
-def _conv_as_linear(
-    x: Tensor, weight: Tensor, stride: object, padding: object, dilation: object, groups: int
-) -> bool:
-    """The conv is a per-pixel linear map: 1x1 (any stride) or k x k with stride k, no padding, one group."""
-    if x.dim() != 4 or weight.dim() != 4 or groups != 1 or isinstance(padding, str):
-        return False
-    kh, kw = weight.shape[2], weight.shape[3]
-    if _pair(padding) != (0, 0) or _pair(dilation) != (1, 1):
-        return False
-    return (kh, kw) == (1, 1) or _pair(stride) == (kh, kw)
-
-
-def supports_conv2d(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> bool:
+def supports_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> bool:
     """``lut`` can run this conv: a per-pixel linear map (module docstring) on CPU float input, no gradient
     needed (binarity is checked by the kernel, as for :func:`supports_linear`)."""
-    if not _conv_as_linear(x, weight, stride, padding, dilation, groups):
+    if not ConvGeometry(*geometry).per_pixel_linear(x, weight):
         return False
     k = weight.shape[1] * weight.shape[2] * weight.shape[3]
     w2 = weight.reshape(weight.shape[0], k)
@@ -228,19 +224,15 @@ def prefer_linear_gather(x: Tensor, weight: Tensor, bias: Tensor | None = None) 
     return _wide(weight, rows) and firing_rate(x) <= GATHER_MAX_RATE
 
 
-def prefer_conv2d_lut(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, *_: Any
-) -> bool:
+def prefer_conv2d_lut(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> bool:
     """:func:`prefer_linear_lut` for 1x1 convs on their im2col rows (larger kernels stay dense)."""
-    rows = _conv_rows(x, weight, stride)
+    rows = _conv_rows(x, weight, ConvGeometry(*geometry).stride)
     return rows is not None and _wide(weight, rows) and firing_rate(x) <= LUT_MAX_RATE
 
 
-def prefer_conv2d_gather(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, *_: Any
-) -> bool:
+def prefer_conv2d_gather(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> bool:
     """:func:`prefer_linear_gather` for 1x1 convs on their im2col rows (larger kernels stay dense)."""
-    rows = _conv_rows(x, weight, stride)
+    rows = _conv_rows(x, weight, ConvGeometry(*geometry).stride)
     return rows is not None and _wide(weight, rows) and firing_rate(x) <= GATHER_MAX_RATE
 
 
@@ -318,23 +310,15 @@ def _patches(x: Tensor, weight: Tensor, stride: int | tuple[int, int]) -> tuple[
     return xs.permute(0, 2, 4, 1, 3, 5), ho, wo
 
 
-def conv2d_lut(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> Tensor:
+def conv2d_lut(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> Tensor:
     """``spike_conv2d`` for spikes ``x in {0, a}`` and a per-pixel-linear conv (1x1, or k x k with stride k):
     the im2col is a strided view, cast to bytes in one pass, then the table sums of :func:`linear_lut`. The
     output ``[B, N, H', W']`` has the reference's shape and values (within float rounding) in channels-last
     memory layout (``.contiguous()`` gives NCHW). Any other ``x`` runs :func:`conv2d_dense`."""
-    patches, ho, wo = _patches(x, weight, stride)
+    patches, ho, wo = _patches(x, weight, ConvGeometry(*geometry).stride)
     spikes = _spike_bytes(patches)
     if spikes is None:
-        return conv2d_dense(x, weight, bias, stride, padding, dilation, groups)
+        return conv2d_dense(x, weight, bias, *geometry)
     n = weight.shape[0]
     y = _lut_rows(spikes[0].view(-1, weight[0].numel()), weight, bias, spikes[1])
     return y.view(x.shape[0], ho, wo, n).permute(0, 3, 1, 2)
@@ -358,18 +342,10 @@ def linear_gather(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
-def conv2d_gather(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> Tensor:
+def conv2d_gather(x: Tensor, weight: Tensor, bias: Tensor | None = None, *geometry: _Geom) -> Tensor:
     """``spike_conv2d`` (per-pixel-linear convs) as :func:`linear_gather` on the im2col rows; output in
     channels-last memory layout like :func:`conv2d_lut`."""
-    patches, ho, wo = _patches(x, weight, stride)
+    patches, ho, wo = _patches(x, weight, ConvGeometry(*geometry).stride)
     y = _gather_rows(patches.reshape(-1, weight[0].numel()), weight, bias)
     return y.view(x.shape[0], ho, wo, weight.shape[0]).permute(0, 3, 1, 2)
 
