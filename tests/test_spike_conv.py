@@ -19,6 +19,7 @@ import zoo_core as zoo
 from zoo_core.kernels import select
 from zoo_core.kernels import spike_conv as sc
 from zoo_core.layers import spike_aware
+from zoo_core.testing_parity import make_fire
 
 TOL = {torch.float64: (1e-12, 1e-12), torch.float32: (1e-5, 1e-5)}
 
@@ -199,37 +200,17 @@ def test_automatic_selection_by_shape_rate_and_grad():
         assert sc.supports_conv2d(xc, w4, None, 4) and select("spike_conv2d", xc, w4, None, 4).impl == "dense"
 
 
-def _liven(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Weights that make every neuron layer fire, BN statistics and DSSA rates from training forwards."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        bns = []
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                m.weight.normal_(0.0, 1.0 / m.weight[0].numel() ** 0.5, generator=g)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.8, 1.6, generator=g)
-                m.bias.normal_(0.3, 0.3, generator=g)
-                m.reset_running_stats()
-                bns.append((m, m.momentum))
-                m.momentum = None  # cumulative average over the calibration batches
-        model.train()
-        for _ in range(3):
-            model(
-                torch.rand(
-                    (4, model.in_chans, model.img_size, model.img_size), generator=g, dtype=torch.float64
-                )
-            )
-        for m, momentum in bns:
-            m.momentum = momentum
-    return model.eval()
+def _fired(model: nn.Module) -> nn.Module:
+    """``model`` (float64) with weights under which every neuron layer fires (:func:`make_fire`, seed 0)."""
+    x = torch.rand((4, model.in_chans, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return make_fire(model, x, seed=0)
 
 
 @pytest.fixture(scope="module")
 def resformer():
     if "spikingresformer_dvsg" not in zoo.list_models():
         pytest.skip("the spikingresformer plugin is not installed")
-    return _liven(zoo.create_model("spikingresformer_dvsg", img_size=8, T=4).double())
+    return _fired(zoo.create_model("spikingresformer_dvsg", img_size=8, T=4).double())
 
 
 @pytest.mark.parametrize("kernel", ["lut", "gather"])

@@ -15,6 +15,7 @@ from zoo_core.testing_parity import (
     FiringRecorder,
     grad_diff,
     is_spiking_module,
+    make_fire,
     max_abs_diff,
     parse_parity_args,
     randomise_state_dict,
@@ -233,3 +234,40 @@ def test_script_helpers_load_a_script_and_insist_on_one_error_line(tmp_path) -> 
     silent.write_text("")  # exits 0
     with pytest.raises(AssertionError):
         missing_checkout_error(silent, tmp_path / "absent")
+
+
+def test_make_fire_fires_from_the_input_and_is_deterministic() -> None:
+    x = torch.rand((16, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    silent = zoo.create_model("spiking_cnn")
+    with FiringRecorder(silent) as fr, torch.no_grad():
+        silent.eval()(x)
+    assert max(fr.rates.values()) < 0.05  # fresh BN statistics (0, 1), default init: hardly a spike
+    fired = []
+    for init_seed in (1, 2):  # different initialisations, same seed: the same weights
+        torch.manual_seed(init_seed)
+        m = zoo.create_model("spiking_cnn")
+        rng = torch.get_rng_state()
+        assert make_fire(m, x, seed=0) is m and not m.training
+        assert torch.equal(torch.get_rng_state(), rng)  # its own generator: the global RNG is untouched
+        fired.append(m.state_dict())
+        bns = [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]
+        assert len(bns) == 2
+        for b in bns:
+            assert b.momentum == 0.1  # restored after the calibration calls
+            assert torch.equal(b.weight, torch.full_like(b.weight, 2.0))
+            assert torch.equal(b.bias, torch.full_like(b.bias, 0.6))
+            assert int(b.num_batches_tracked) == 2  # reset, then 2 calls (default for torch's BatchNorms)
+        conv = m.features[0].module[0]
+        # statistics of the input: the first BN's running mean is the mean of its input over the calls
+        with torch.no_grad():
+            first = conv(x)
+        torch.testing.assert_close(bns[0].running_mean, first.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+        with FiringRecorder(m) as fr, torch.no_grad():
+            m(x)
+        assert len(fr.rates) == 2 and all(0.05 < r < 0.9 for r in fr.rates.values()), fr.rates
+    assert list(fired[0]) == list(fired[1])
+    # every weight redrawn from the seed; only the head's bias is the initialisation's (biases are kept)
+    assert [k for k in fired[0] if not torch.equal(fired[0][k], fired[1][k])] == ["head.module.bias"]
+    with pytest.raises(ValueError, match="calls must be at least 1"):
+        make_fire(m, x, calls=0)

@@ -12,9 +12,9 @@ the same weights and inputs:
   included), plus the process's peak RSS at the end;
 * the first call's time (for ``compiled``: includes compiling, once per shape) apart from the timed calls;
 * the largest difference between the implementations' eval logits (they must agree), printed beside the
-  firing rate of the LIF layers: the weights are made to fire first (``bench_models.make_fire``: every BN's
-  affine set to weight 2, bias 0.6, its statistics from the benchmark input), since an equality on a network
-  in which no neuron fires (all logits 0, as at random initialisation) proves nothing.
+  firing rate of the LIF layers: the weights are made to fire first (``zoo_core.testing_parity.make_fire``:
+  every BN's affine set to weight 2, bias 0.6, its statistics from the benchmark input), since an equality on a
+  network in which no neuron fires (all logits 0, as at random initialisation) proves nothing.
 
 After one first call per implementation, the timed calls run in ``--repeats`` interleaved rounds (reference,
 compiled, reference, compiled, ...; load from other processes hits both alike): each throughput is a median
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/ scripts share helpers
-from bench_models import firing_rates, make_fire, peak_tensor_bytes
+from bench_models import firing_rates, peak_tensor_bytes
 
 
 def timed(fn: Any, repeats: int) -> tuple[float, list[float]]:
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     import zoo_core as zoo
+    from zoo_core.testing_parity import make_fire
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
-"""Helpers for official-parity scripts: one random state dict for both sides, firing rates, a pass/fail report.
+"""Helpers for official-parity scripts and equality checks: one random state dict for both sides, weights that make
+a network fire (:func:`make_fire`), firing rates, a pass/fail report.
 
 A parity script (``plugins/<p>/scripts/official_parity.py``) builds the official model and the zoo's, loads the
 same deterministic weights into both, runs them in float64 and compares every output. An equality between two
@@ -42,6 +43,7 @@ __all__ = [
     "grad_diff",
     "is_spiking_module",
     "load_script",
+    "make_fire",
     "max_abs_diff",
     "missing_checkout_error",
     "parse_parity_args",
@@ -117,6 +119,74 @@ def randomise_state_dict(
             std = gain * math.sqrt(2.0 / max(1, v[0].numel()))
             out[key] = torch.randn(v.shape, generator=g, dtype=dtype) * std
     return out
+
+
+#: :func:`make_fire`: the affine every normalisation layer gets (normalised pre-activations ~ N(0.6, 2^2))
+FIRE_WEIGHT, FIRE_BIAS = 2.0, 0.6
+
+
+def _is_norm(m: nn.Module) -> bool:
+    return "Norm" in type(m).__name__
+
+
+def make_fire(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    seed: int | None = None,
+    calls: int | None = None,
+    weight: float = FIRE_WEIGHT,
+    bias: float = FIRE_BIAS,
+) -> nn.Module:
+    r"""Make ``model``'s neurons fire at rates like a trained network's (about 0.05-0.6 per layer), in place, so
+    that an equality between two kernel paths or implementations proves something (on a silent network every
+    downstream layer agrees whatever it computes). Returns ``model`` in eval mode.
+
+    1. ``seed`` given: every convolution and ``nn.Linear`` weight is redrawn from
+       :math:`\mathcal N(0, 1/\text{fan\_in})` (``fan_in = weight[0].numel()``) with a generator seeded by
+       ``seed`` (the global RNG is untouched; biases are kept): each layer keeps its input's scale, whatever the
+       model's own initialisation (a std-0.02 one lets spikes die out where no normalisation follows).
+    2. Every normalisation layer (a module whose class name contains ``Norm``) with an affine weight and bias gets
+       :math:`\gamma = ` ``weight`` (2) and :math:`\beta = ` ``bias`` (0.6): its outputs are
+       :math:`\mathcal N(0.6, 2^2)` per channel, which cross a threshold of order 1 in part of the steps only.
+    3. Their statistics are taken from ``x`` (the model's input, passed as ``model(x)``): ``calls`` training-mode
+       forwards under ``no_grad``. torch's BatchNorms first reset their running statistics and average over the
+       calls (``momentum=None``, restored after), so 2 calls suffice (the default); if another module among the
+       norms keeps running statistics with its own momentum, the default is 10 calls. Other training-mode
+       statistics (e.g. SpikingResformer's DSSA firing-rate buffers) are set by the same calls.
+    """
+    if calls is None:
+        other = any(
+            _is_norm(m) and hasattr(m, "running_mean") and not isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for m in model.modules()
+        )
+        calls = 10 if other else 2
+    if calls < 1:
+        raise ValueError(f"make_fire: calls must be at least 1, got {calls}")
+    g = None if seed is None else torch.Generator().manual_seed(seed)
+    bns: list[tuple[nn.modules.batchnorm._BatchNorm, float | None]] = []
+    with torch.no_grad():
+        for m in model.modules():
+            if g is not None and isinstance(m, nn.modules.conv._ConvNd | nn.Linear):
+                w = torch.randn(m.weight.shape, generator=g, dtype=torch.float64) / m.weight[0].numel() ** 0.5
+                m.weight.copy_(w)
+            if not _is_norm(m):
+                continue
+            if getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
+                m.weight.fill_(weight)
+                m.bias.fill_(bias)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                m.reset_running_stats()
+                bns.append((m, m.momentum))
+                m.momentum = None  # cumulative average over the calibration calls
+        model.train()
+        try:
+            for _ in range(calls):
+                model(x)
+        finally:
+            for m, momentum in bns:
+                m.momentum = momentum
+    return model.eval()
 
 
 def is_spiking_module(module: nn.Module) -> bool:

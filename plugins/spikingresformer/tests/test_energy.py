@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import zoo_core as zoo
+from zoo_core.testing_parity import make_fire
 
 from zoo_spikingresformer import paper_energy
 from zoo_spikingresformer.layers import SeqConv2d, SpikingMatmul
@@ -27,10 +28,11 @@ def hand_conv_sops(conv, x, y):
     return total * (conv.out_channels // conv.groups)
 
 
-def test_sops_by_hand_tiny_configuration(liven):
+def test_sops_by_hand_tiny_configuration():
     torch.manual_seed(0)
     T, B = 2, 3
-    m = liven(zoo.create_model("spikingresformer_digits", T=T))  # weights that make every block fire
+    calibration = torch.rand((4, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    m = make_fire(zoo.create_model("spikingresformer_digits", T=T), calibration, seed=0)  # every block fires
     x = torch.rand(B, 1, 8, 8)
     calls = []
     names = {mod: n for n, mod in m.named_modules()}

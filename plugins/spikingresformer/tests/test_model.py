@@ -9,6 +9,7 @@ import torch
 import zoo_core as zoo
 from zoo_core.sdk import ConfigError, InputError, parameter_counts, preprocessing, signature_defaults
 from zoo_core.testing import check_model
+from zoo_core.testing_parity import make_fire
 
 from zoo_spikingresformer.dssa import DSSA
 from zoo_spikingresformer.model import SpikingResformer
@@ -223,10 +224,11 @@ def test_stage_shapes_ti_224():
 
 # ------------------------------------------------------------------------------------ behaviour (float64)
 @pytest.fixture(scope="module")
-def dvsg8(liven):
+def dvsg8():
     """spikingresformer_dvsg (PLIF) at 8x8, T=4, float64, with weights that fire in every block."""
     torch.manual_seed(0)
-    m = liven(zoo.create_model("spikingresformer_dvsg", img_size=8, T=4).double())
+    calibration = torch.rand((4, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = make_fire(zoo.create_model("spikingresformer_dvsg", img_size=8, T=4).double(), calibration, seed=0)
     rates = []
     hooks = [
         n.register_forward_hook(lambda mod, i, o: rates.append(float(o.mean())))
