@@ -4,7 +4,14 @@
 For each model (``--models``; default: one main model per plugin at a CPU-sized input, ``--full`` adds
 SpikingResformer-Ti at its official 224x224) and each ``lif_multistep`` path the model can use (``reference``,
 ``inplace`` -- the default inference path, whose training calls run the reference --, ``compiled`` on the CPU,
-``triton`` on CUDA; models whose neurons run their own code have the reference only):
+``triton`` on CUDA; models whose neurons run their own code have the reference only), plus ``spike_aware`` for
+models with a layer the spike-aware kernels can run (1x1 and patch convs, linears:
+``zoo.create_model(name, spike_aware=True)``): the default inference path (``inplace`` where the neurons
+dispatch ``lif_multistep``) with
+:func:`zoo_core.layers.spike_aware`'s automatic per-call selection of ``spike_conv2d`` / ``spike_linear``
+(``lut`` / ``gather`` where they measured faster than dense, dense elsewhere; the alternates are
+inference-only, so its training calls run the reference and dense layers, as ``inplace``'s do). Below its row
+the table says how many layer calls of one forward ran each implementation:
 
 * eval forward (``torch.no_grad()``) and training forward+backward (``out.sum().backward()`` in training mode,
   as a training step runs) times and forward throughput; every ratio against the reference is the **median of interleaved** runs
@@ -13,10 +20,11 @@ SpikingResformer-Ti at its official 224x224) and each ``lif_multistep`` path the
 * the compiled path's compile time: its first call minus its median call (with whether the persistent
   inductor cache already held the graphs: ``cached``);
 * the firing rate of the model's spiking neurons beside the max |output difference| between the paths (an
-  equality on a silent network proves nothing, so the weights are made to fire: every normalisation layer's
-  affine set to weight 2, bias 0.6 and its running statistics taken from the benchmark input (2 calls in training
-mode; 10 for a norm other than torch's BatchNorm, which keeps its own momentum); the input is a
-  fixed random image in [0, 1] or random 0/1 spikes).
+  equality on a silent network proves nothing, so the weights are made to fire with
+  :func:`zoo_core.testing_parity.make_fire`: every normalisation layer's affine set to weight 2, bias 0.6 and
+  its running statistics taken from the benchmark input (2 calls in training mode; 10 for a norm other than
+  torch's BatchNorm, which keeps its own momentum); the input is a fixed random image in [0, 1] or random 0/1
+  spikes).
 
 With ``--official DIR`` (a local checkout of xyshi2000/SpikingResformer, never downloaded here; its
 SpikingJelly 0.0.0.0.14 passed with ``--site DIR``) the SpikingResformer rows get an ``official`` path: the
@@ -29,6 +37,7 @@ the reference: it is not timed here (the kernel tests check its values). Example
 
     python tools/bench_models.py                          # all main models, CPU sizes (minutes)
     python tools/bench_models.py --quick --models spiking_cnn
+    python tools/bench_models.py --quick --models spikingresformer_ti --kernels reference,inplace,spike_aware
     python tools/bench_models.py --models spikingresformer_ti --full --json out.json
     python tools/bench_models.py --device cuda            # reference and triton on a GPU
 """
@@ -136,26 +145,26 @@ def official_model(name: str, cfg: dict[str, Any], model: torch.nn.Module, args:
     return off.eval()
 
 
-def make_fire(model: torch.nn.Module, x: torch.Tensor) -> None:
-    """Set every normalisation layer's affine to (2, 0.6) and take its statistics from ``x`` (see the module
-    docstring), so that the neurons fire at rates like a trained network's; leaves the model in eval mode."""
-    norms = [m for m in model.modules() if "Norm" in type(m).__name__]
-    with torch.no_grad():
-        for m in norms:
-            if getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
-                m.weight.fill_(2.0)
-                m.bias.fill_(0.6)
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-                m.momentum = None  # cumulative average over the calibration calls
-        # torch's BatchNorm: cumulative statistics (2 calls suffice); other norms keep their own momentum
-        other = any(
-            hasattr(m, "running_mean") and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-            for m in norms
-        )
-        model.train()
-        for _ in range(10 if other else 2):
-            model(x)
-    model.eval()
+def spike_kernel_calls(run: Any) -> dict[str, int]:
+    """How many ``spike_conv2d`` / ``spike_linear`` calls during ``run()`` each implementation ran (what
+    :func:`zoo_core.kernels.select` picked for them: ``dispatch`` looks it up per call)."""
+    from zoo_core import kernels
+
+    picked: dict[str, int] = {}
+    real = kernels.select
+
+    def recording(op: str, *a: Any, **kw: Any) -> Any:
+        k = real(op, *a, **kw)
+        if op in ("spike_conv2d", "spike_linear"):
+            picked[k.impl] = picked.get(k.impl, 0) + 1
+        return k
+
+    kernels.select = recording
+    try:
+        run()
+    finally:
+        kernels.select = real
+    return dict(sorted(picked.items()))
 
 
 def firing_rates(model: torch.nn.Module, run: Any) -> list[float]:
@@ -183,18 +192,21 @@ def first_output(out: Any) -> torch.Tensor:
 
 def kernel_paths(model: torch.nn.Module, device: str, requested: list[str] | None) -> list[str]:
     from zoo_core.kernels import implementations
+    from zoo_core.layers import spike_aware
 
-    if not any(getattr(type(m), "kernel_ops", None) for m in model.modules()):
-        return ["reference"]
-    impls = implementations("lif_multistep")
-    paths = [
-        "reference",
-        "inplace",
-    ]  # inplace: the default inference path (its training calls run the reference)
-    if device == "cpu" and impls["compiled"].available is not None and impls["compiled"].available():
-        paths.append("compiled")
-    if device == "cuda" and impls["triton"].available is not None and impls["triton"].available():
-        paths.append("triton")
+    paths = ["reference"]
+    if any(getattr(type(m), "kernel_ops", None) for m in model.modules()):
+        impls = implementations("lif_multistep")
+        paths.append("inplace")  # inplace: the default inference path (its training calls run the reference)
+        if device == "cpu" and impls["compiled"].available is not None and impls["compiled"].available():
+            paths.append("compiled")
+        if device == "cuda" and impls["triton"].available is not None and impls["triton"].available():
+            paths.append("triton")
+    if device == "cpu":  # the spike-aware alternates are CPU kernels
+        eligible = spike_aware(model)
+        spike_aware(model, enable=False)  # dense until the path is used
+        if eligible:
+            paths.append("spike_aware")
     if requested:
         paths = [p for p in paths if p in requested]
     return paths
@@ -206,12 +218,15 @@ def bench_model(
     import zoo_core as zoo
     from zoo_core.api import set_model_kernel
     from zoo_core.kernels import lif_compiled
+    from zoo_core.layers import spike_aware
+    from zoo_core.testing_parity import make_fire
 
     torch.manual_seed(0)
     model = zoo.create_model(name, **cfg).to(args.device)
     x = make_input(name, cfg, batch, args.device)
     make_fire(model, x)
     paths = kernel_paths(model, args.device, args.kernels)
+    has_ops = any(getattr(type(m), "kernel_ops", None) for m in model.modules())
     official = official_model(name, cfg, model, args) if args.official else None
     state = {k: v.clone() for k, v in model.state_dict().items()}
     if official is not None:
@@ -241,20 +256,25 @@ def bench_model(
         net = official if current["path"] == "official" else model
         net.zero_grad(set_to_none=True)
         net.train()
-        if current["path"] == "inplace":  # inference only: training runs the reference, as by default
+        # inference only: training runs the reference (and, under autograd, the spike-aware layers run dense)
+        default = current["path"] in ("inplace", "spike_aware") and has_ops
+        if default:
             set_model_kernel(model, "reference", name)
         try:
             forward_of().float().sum().backward()
         finally:
             net.eval()
-            if current["path"] == "inplace":
+            if default:
                 set_model_kernel(model, "inplace", name)
         sync()
 
     def use(p: str) -> None:
         current["path"] = p
-        if p != "official" and len(paths) > 1:
-            set_model_kernel(model, p, name)
+        if p == "official":
+            return
+        spike_aware(model, enable=p == "spike_aware")  # automatic per-call selection; undone for the others
+        if has_ops:
+            set_model_kernel(model, "inplace" if p == "spike_aware" else p, name)
 
     def timed(fn: Any) -> float:
         t0 = time.perf_counter()
@@ -279,6 +299,8 @@ def bench_model(
             rec["fwd_first_s"] = timed(fwd)
             outputs[p] = fwd()
             rec["rates"] = firing_rates(official if p == "official" else model, fwd)
+            if p == "spike_aware":
+                rec["spike_kernel_calls"] = spike_kernel_calls(fwd)
             if not args.no_backward:
                 rec["fwdbwd_first_s"] = timed(fwdbwd)
             if p == "compiled":  # no new marker: every forward graph came from the persistent cache
@@ -368,7 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--models", default=None, help="comma-separated model names or patterns (default: all mains)"
     )
-    p.add_argument("--kernels", default=None, help="comma-separated paths to run (default: all available)")
+    p.add_argument(
+        "--kernels",
+        default=None,
+        help="comma-separated paths to run: reference, inplace, compiled, triton, spike_aware (default: all "
+        "available; --official adds official)",
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed calls per path (median)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -428,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         for line in fmt_row(row):
             print(line, flush=True)
+        calls = row["paths"].get("spike_aware", {}).get("spike_kernel_calls")
+        if calls is not None:
+            print(
+                "  spike_aware: layer calls of one forward per implementation: "
+                + (", ".join(f"{k} {v}" for k, v in calls.items()) or "none")
+            )
         if row.get("fell_back"):
             print(f"  FELL BACK to the reference: {row['fell_back']}")
     if args.json:

@@ -51,6 +51,7 @@ from .info import (
     TaskInfo,
 )
 from .kernels import implementations
+from .layers import spike_aware as spike_aware_layers
 from .plugins import create, entry, make_register, model_config, registration_owner, runtime, split_tag
 from .profiling import DEFAULT_ENERGY, conventions_for
 from .tasks import Task, get_task
@@ -152,10 +153,21 @@ def create_model(
             implementation name of ``zoo.list_kernels()``) is not a constructor argument: after building, it is
             set on every module of the model that dispatches a kernel operation with an implementation of that
             name (e.g. every IF/LIF/PLIF neuron for ``lif_multistep``); a name no module can use is an error.
+            ``spike_aware=True`` (or ``"auto"``; ``"lut"`` / ``"gather"`` / ``"dense"`` to force one) is not a
+            constructor argument either: after building (and loading weights), the model's eligible convs and
+            linears dispatch to the spike-aware kernels (:func:`set_model_spike_aware`); it composes with
+            ``kernel``. A builder whose own signature has ``kernel`` / ``spike_aware`` gets them unchanged.
     """
-    kernel = None if _builder_takes_kernel(name) else overrides.pop("kernel", None)
-    if kernel is not None:
-        return set_model_kernel(create_model(name, pretrained, timeout=timeout, **overrides), kernel, name)
+    kernel = None if _builder_takes(name, "kernel") else overrides.pop("kernel", None)
+    spike = None if _builder_takes(name, "spike_aware") else overrides.pop("spike_aware", None)
+    spike_off = spike is None or spike is False
+    if not spike_off:
+        _spike_kernel(spike)  # a bad value fails before anything is built or downloaded
+    if kernel is not None or not spike_off:
+        model = create_model(name, pretrained, timeout=timeout, **overrides)
+        if kernel is not None:
+            set_model_kernel(model, kernel, name)
+        return model if spike_off else set_model_spike_aware(model, spike, name)
     if isinstance(name, str) and name.startswith(SOURCE_SCHEMES):
         if pretrained not in (False, True):
             raise ConfigError(f"{name!r} is already a weight source; pass pretrained=True or leave it out")
@@ -198,11 +210,12 @@ def create_model(
     return attach_pretrained_cfg(model, tag if pretrained else None)  # timm's data config of the model
 
 
-def _builder_takes_kernel(name: str) -> bool:
-    """Whether a registered model's own builder has a ``kernel`` argument (then it gets it unchanged)."""
+def _builder_takes(name: str, arg: str) -> bool:
+    """Whether a registered model's own builder has the argument ``arg`` (``kernel``, ``spike_aware``; then it
+    gets it unchanged)."""
     if not isinstance(name, str) or name.startswith(SOURCE_SCHEMES):
         return False
-    return "kernel" in model_info(split_tag(name)[0]).defaults
+    return arg in model_info(split_tag(name)[0]).defaults
 
 
 def set_model_kernel(model: nn.Module, kernel: str, name: str = "the model") -> nn.Module:
@@ -231,6 +244,49 @@ def set_model_kernel(model: nn.Module, kernel: str, name: str = "the model") -> 
     for m in modules:
         if usable.intersection(type(m).kernel_ops):
             m.kernel = kernel
+    return model
+
+
+#: the ``spike_aware=`` values that force one implementation (``True`` / ``"auto"``: automatic selection)
+SPIKE_AWARE_FORCED = ("lut", "gather", "dense")
+
+
+def _spike_kernel(value: object) -> str | None:
+    """The ``kernel`` of :func:`zoo_core.layers.spike_aware` for a ``spike_aware=`` value other than ``False``
+    (``None``: automatic selection)."""
+    if value is True or (isinstance(value, str) and value == "auto"):
+        return None
+    if isinstance(value, str) and value in SPIKE_AWARE_FORCED:
+        return value
+    raise ConfigError(
+        f"spike_aware must be True, 'auto', 'lut', 'gather' or 'dense' (or False: off), got {value!r}"
+    )
+
+
+def set_model_spike_aware(
+    model: nn.Module, spike_aware: bool | str = True, name: str = "the model"
+) -> nn.Module:
+    """Route ``model``'s eligible convs and linears through ``spike_conv2d`` / ``spike_linear``, in place
+    (:func:`zoo_core.layers.spike_aware`: same modules, parameters and state dict).
+
+    ``spike_aware``: ``True`` or ``"auto"`` lets each call choose (an alternate only under ``no_grad``, on the
+    shapes and firing rates where it measured faster than dense); ``"lut"`` / ``"gather"`` force that alternate
+    wherever it can run; ``"dense"`` the reference; ``False`` changes nothing. Each layer still computes
+    ``y = x W^T + b``, so the outputs equal the dense model's within float rounding (the alternates sum the same
+    products in another order; bit for bit where every call runs dense).
+    Raises :class:`ConfigError` for another value, or when the model has no eligible layer (eligible: 1x1 convs
+    and ``k x k`` patch convs with stride ``k``, no padding, one group, ``8 | C k^2``; linears with
+    ``8 | in_features``).
+    """
+    if spike_aware is False:
+        return model
+    kernel = _spike_kernel(spike_aware)
+    if not spike_aware_layers(model, kernel=kernel):
+        raise ConfigError(
+            f"spike_aware={spike_aware!r}: {name} has no layer the spike-aware kernels can run (eligible: "
+            "1x1 convs and k x k convs with stride k, no padding, one group, and linears, with input channels x kernel "
+            "area a multiple of 8); leave spike_aware out"
+        )
     return model
 
 
