@@ -474,3 +474,21 @@ def test_bench_models_quick_smoke(tmp_path):
     rates = row["paths"]["reference"]["rates"]
     assert len(rates) == 2 and min(rates) > 0  # the equality checks of other paths run where neurons fire
     assert row["paths"]["reference"]["fwd_s"] > 0 and row["paths"]["reference"]["fwdbwd_s"] > 0
+
+
+def test_implementations_follow_registrations_after_a_cached_lookup():
+    """Every neuron call looks its implementations up (cached per registry version): a kernel registered or
+    removed afterwards is seen by the next call."""
+    assert "fx_cache_probe" not in implementations("lif_multistep")
+
+    def probe(x_seq, v0, **kw):
+        return lif_multistep_reference(x_seq, v0, **kw)
+
+    zoo.register_kernel("lif_multistep", "fx_cache_probe", probe)
+    try:
+        assert implementations("lif_multistep")["fx_cache_probe"].impl == "fx_cache_probe"
+        args, kw = _call(torch.randn(3, 2, 4))
+        assert select("lif_multistep", *args, kernel="fx_cache_probe", **kw).impl == "fx_cache_probe"
+    finally:
+        zoo.unregister("kernel", "lif_multistep:fx_cache_probe")
+    assert "fx_cache_probe" not in implementations("lif_multistep")

@@ -86,6 +86,8 @@ class Registry:
             raise ConfigError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        #: changes whenever an entry is added or removed (callers cache lookups against it)
+        self.version = 0
 
     def add(self, name: str, factory: Callable[..., Any], owner: str, **meta: Any) -> EntryInfo:
         """Register ``factory`` under ``name`` for ``owner``.
@@ -118,14 +120,17 @@ class Registry:
         meta.setdefault("description", (getattr(factory, "__doc__", None) or "").strip().split("\n")[0])
         info = info_cls(name=name, plugin=owner, **meta)
         self._entries[name] = Entry(factory, info, hooks)
+        self.version += 1
         return info
 
     def remove_owner(self, owner: str) -> None:
         for name in [n for n, e in self._entries.items() if e.info.plugin == owner]:
             del self._entries[name]
+        self.version += 1
 
     def remove(self, name: str) -> None:
         self._entries.pop(name, None)
+        self.version += 1
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
@@ -150,6 +155,7 @@ class Registry:
 
     def restore(self, snap: dict[str, Entry]) -> None:
         self._entries = dict(snap)
+        self.version += 1
 
 
 class Registries:

@@ -61,13 +61,22 @@ def list_ops() -> list[str]:
     return sorted({reg.get(n).info.op for n in reg.names()})
 
 
+_IMPLS: dict[
+    str, tuple[int, int, dict[str, KernelImpl]]
+] = {}  # op -> (registry id, version, implementations)
+
+
 def implementations(op: str) -> dict[str, KernelImpl]:
-    """impl name -> :class:`KernelImpl` for ``op``."""
+    """impl name -> :class:`KernelImpl` for ``op`` (a fresh dict; the lookup is cached per registry version,
+    since every neuron call selects through it)."""
     reg = _registry()
-    out = {n.split(":", 1)[1]: reg.get(n).factory for n in reg.names(f"{op}:*")}
-    if not out:
-        raise UnknownNameError("kernel operation", op, list_ops())
-    return out
+    hit = _IMPLS.get(op)
+    if hit is None or hit[0] != id(reg) or hit[1] != reg.version:
+        found = {n.split(":", 1)[1]: reg.get(n).factory for n in reg.names(f"{op}:*")}
+        if not found:
+            raise UnknownNameError("kernel operation", op, list_ops())
+        hit = _IMPLS[op] = (id(reg), reg.version, found)
+    return dict(hit[2])
 
 
 def reference(op: str) -> KernelImpl:

@@ -162,12 +162,15 @@ def prefer_auto(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
     return work >= min_work(on_disk)
 
 
+_compiler: list[bool] = []  # whether a C++ compiler is on PATH, looked up once (it is asked every call)
+
+
 def available() -> bool:
     if _broken is not None or os.environ.get("ZOO_NO_COMPILE", "") not in ("", "0"):
         return False
-    return (
-        shutil.which("g++") is not None or shutil.which("c++") is not None or shutil.which("cl") is not None
-    )
+    if not _compiler:
+        _compiler.append(any(shutil.which(c) is not None for c in ("g++", "c++", "cl")))
+    return _compiler[0]
 
 
 def supports(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
