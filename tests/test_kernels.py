@@ -233,7 +233,9 @@ def test_compiled_neuron_equals_reference():
         with torch.no_grad():
             out_nograd = comp(x)
     assert lc._broken is None
-    assert len(lc._compiled) == before + 2  # one forward and one backward graph: the compiled path ran
+    # the compiled path ran: a training forward, its backward, and the inference forward without V_T (a neuron
+    # outside streaming mode discards it)
+    assert {name for name, _ in list(lc._compiled)[before:]} == {"fwd", "bwd", "spk"}
     out_r = ref(x)
     (g_r,) = torch.autograd.grad(out_r, x, torch.linspace(-1, 1, out_r.numel()).view_as(out_r))
     assert 0 < out_r.sum() < out_r.numel()
@@ -303,6 +305,29 @@ def test_compiled_forward_is_bit_identical_to_the_reference_at_special_values(cf
     assert 0 < s_ref.sum() < s_ref.numel()
     assert torch.equal(_bits(s_c), _bits(s_ref))
     assert torch.equal(_bits(v_c), _bits(v_ref))
+
+
+@pytest.mark.slow
+def test_keep_state_false_skips_the_final_membrane_and_streaming_keeps_it():
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    torch.manual_seed(1)
+    x = torch.randn(5, 2, 16) + 0.6
+    kw = {"tau": 2.0, "v_threshold": 1.0, "v_reset": 0.0, "decay_input": True, "surrogate": ATan()}
+    v0 = torch.zeros(2, 16)
+    with torch.no_grad():
+        s_ref, v_ref = lif_multistep_reference(x, v0, **kw)
+        s_drop, v_drop = lc.lif_multistep_compiled(x, v0, keep_state=False, **kw)
+        s_keep, v_keep = lc.lif_multistep_compiled(x, v0, keep_state=True, **kw)
+    assert v_drop is None and torch.equal(s_drop, s_ref)
+    assert torch.equal(s_keep, s_ref) and torch.equal(v_keep, v_ref)
+    # a streaming neuron carries V_T from call to call: two halves equal the whole sequence
+    n = zoo.create_neuron("lif", kernel="compiled")
+    with torch.no_grad(), zoo.streaming(n):
+        halves = torch.cat([n(x[:2]), n(x[2:])])
+        v_stream = n.state["v"]
+    assert torch.equal(halves, s_ref)
+    assert torch.equal(v_stream, v_ref)
 
 
 # --------------------------------------------------------------------------------------------- dispatch

@@ -111,11 +111,15 @@ def zoo_cases(device: torch.device) -> list[Case]:
         if name == "triton" and device.type != "cuda":
             continue  # the interpreter (TRITON_INTERPRET=1) is a test tool, not a speed path
 
-        def make(x: torch.Tensor, impl: Any = impl) -> Callable[[torch.Tensor], torch.Tensor]:
+        def make(x: torch.Tensor, impl: Any = impl, name: str = name) -> Callable[[torch.Tensor], torch.Tensor]:
             v0 = torch.zeros_like(x[0])
             if not (impl.is_reference or impl.can_run(x.device.type, (x, v0), kw)):
                 raise RuntimeError("cannot run this call here (unavailable or unsupported)")
-            return lambda x: impl(x, v0, **kw)[0]
+            # the neuron as a user runs it (its rest state made per sequence, as SpikingJelly's reset + call)
+            neuron = zoo.create_neuron(
+                "lif", tau=TAU, v_threshold=V_TH, v_reset=V_RESET, surrogate=sur, kernel=name
+            ).to(x.device)
+            return neuron
 
         probe = torch.zeros(2, 1, device=device, requires_grad=True)
         cases.append(

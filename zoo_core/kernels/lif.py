@@ -17,7 +17,9 @@ reset (:math:`\hat S_t` = ``S_t.detach()`` if ``detach_reset`` else :math:`S_t`)
     * soft (``v_reset=None``):     :math:`V_t = H_t - \hat S_t V_{th}`
 
 Returns ``(spikes [T, ...], v_T [...])``. Every alternate of this operation takes the same arguments and must
-return the same values (and gradients w.r.t. ``x_seq`` and ``v0``).
+return the same values (and gradients w.r.t. ``x_seq`` and ``v0``). ``keep_state=False`` says the caller discards
+:math:`V_T` (a neuron outside streaming mode): an alternate may then return ``None`` in its place and save writing
+it (the reference returns it anyway).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def lif_multistep_reference(
     decay_input: bool = True,
     detach_reset: bool = False,
     surrogate: SpikeFn,
+    keep_state: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Plain PyTorch loop over ``x_seq.unbind(0)`` (faster backward than indexing ``x_seq[t]``)."""
     v = v0

@@ -261,7 +261,14 @@ def _lif_backward(
     return torch.stack(gxs), gv
 
 
-_TARGETS = {"fwd": _lif_forward, "bwd": _lif_backward, "ref": lif_multistep_reference}
+def _lif_spikes(
+    x_seq: Tensor, v0: Tensor, tau: float | None, v_threshold: float, v_reset: float | None, decay_input: bool
+) -> Tensor:
+    """:func:`_lif_forward` without the final membrane (``keep_state=False``): one write fewer per neuron."""
+    return _lif_forward(x_seq, v0, tau, v_threshold, v_reset, decay_input)[0]
+
+
+_TARGETS = {"fwd": _lif_forward, "spk": _lif_spikes, "bwd": _lif_backward, "ref": lif_multistep_reference}
 
 
 def _get(name: str, key: tuple) -> Any:
@@ -304,7 +311,10 @@ def _forward_key(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple | None:
     """The signature of the hand-written forward graph this call runs (``None``: it runs another path)."""
     if not _hand_written_backward_applies(x_seq, v0, kw):
         return None
-    return (_key(x_seq, v0), _forward_cfg(kw))
+    keep = bool(kw.get("keep_state", True)) or (
+        torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad)
+    )
+    return (_key(x_seq, v0), _forward_cfg(kw), keep)
 
 
 class _LIFCompiledFn(torch.autograd.Function):
@@ -342,20 +352,26 @@ def _hand_written_backward_applies(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]
     )
 
 
-def _run(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor]:
+def _run(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
     if not _hand_written_backward_applies(x_seq, v0, kw):
         key = (_key(x_seq, v0), tuple(sorted((k, v) for k, v in kw.items() if k not in ("k", "surrogate"))))
         sur = kw.get("surrogate")
         return _get("ref", (*key, type(sur), getattr(sur, "alpha", None)))(x_seq, v0, **kw)
     fcfg = _forward_cfg(kw)
-    key = (_key(x_seq, v0), fcfg)
+    gkey = (_key(x_seq, v0), fcfg)
     if torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad):
         sur = kw["surrogate"]
         cfg = (*fcfg, bool(kw.get("detach_reset", False)))
         out = _LIFCompiledFn.apply(x_seq, v0, (*cfg, sur.name, sur.alpha))
+        keep = True
     else:
+        keep = bool(kw.get("keep_state", True))
         with torch.no_grad():  # one traced graph for inference and training forward (grad mode is guarded)
-            out = _get("fwd", key)(x_seq, v0, *fcfg)
+            if keep:
+                out = _get("fwd", gkey)(x_seq, v0, *fcfg)
+            else:
+                out = _get("spk", gkey)(x_seq, v0, *fcfg), None
+    key = (*gkey, keep)  # = _forward_key(x_seq, v0, kw)
     if key not in _done:
         _mark_done(key)
     return out
@@ -372,7 +388,7 @@ def _mark_broken(exc: Exception) -> None:
         )
 
 
-def lif_multistep_compiled(x_seq: Tensor, v0: Tensor, **kw: Any) -> tuple[Tensor, Tensor]:
+def lif_multistep_compiled(x_seq: Tensor, v0: Tensor, **kw: Any) -> tuple[Tensor, Tensor | None]:
     if _broken is None:
         try:
             return _run(x_seq, v0, kw)

@@ -98,6 +98,7 @@ def lif_multistep_inplace(
     decay_input: bool = True,
     detach_reset: bool = False,
     surrogate: SpikeFn,
+    keep_state: bool = True,  # returns v_T either way
 ) -> tuple[Tensor, Tensor]:
     """:func:`~zoo_core.kernels.lif.lif_multistep_reference` for inference (no autograd graph), bit-identical.
 

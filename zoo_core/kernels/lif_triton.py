@@ -497,6 +497,7 @@ def lif_multistep_triton(
     decay_input: bool = True,
     detach_reset: bool = False,
     surrogate: Any,
+    keep_state: bool = True,  # returns v_T either way
 ) -> tuple[Tensor, Tensor]:
     """Fused Triton version of :func:`~zoo_core.kernels.lif.lif_multistep_reference` (same arguments)."""
     kw = {

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..checks import check_number, check_positive
 from ..errors import ConfigError
 from ..kernels import dispatch
-from .base import BaseNeuron, State, resolve_surrogate
+from .base import BaseNeuron, State, check_sequence, resolve_surrogate
 
 
 class _LIFFamily(BaseNeuron):
@@ -65,27 +65,41 @@ class _LIFFamily(BaseNeuron):
         self.kernel = kernel
 
     def initial_state(self, x_t: Tensor) -> State:
-        """``V_0``: ``v_init`` if set, else the rest potential (``v_reset``; 0 with a soft reset)."""
-        if self.v_init is not None:
-            return {"v": torch.full_like(x_t, self.v_init)}
-        return {"v": torch.full_like(x_t, 0.0 if self.v_reset is None else self.v_reset)}
+        """``V_0``: ``v_init`` if set, else the rest potential (``v_reset``; 0 with a soft reset).
+
+        One value broadcast to the step's shape (a stride-0 view, never written): the kernels read it from cache
+        instead of a tensor of the layer's size allocated, filled and read again for every sequence.
+        """
+        v0 = self.v_init if self.v_init is not None else (0.0 if self.v_reset is None else self.v_reset)
+        return {"v": x_t.new_full((), v0).expand_as(x_t)}
 
     def _charge_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def multi_step(self, x_seq: Tensor, state: State) -> tuple[Tensor, State]:
-        spikes, v = dispatch(
+        spikes, v = self._dispatch(x_seq, state["v"], keep_state=True)
+        return spikes, {"v": v}
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        if self.streaming or type(self).multi_step is not _LIFFamily.multi_step:
+            return super().forward(x_seq)
+        # outside streaming mode V_T is thrown away: the kernel may skip writing it
+        check_sequence(x_seq, type(self).__name__)
+        return self._dispatch(x_seq, self.initial_state(x_seq[0])["v"], keep_state=False)[0]
+
+    def _dispatch(self, x_seq: Tensor, v0: Tensor, keep_state: bool) -> tuple[Tensor, Tensor | None]:
+        return dispatch(  # type: ignore[no-any-return]
             "lif_multistep",
             x_seq,
-            state["v"],
+            v0,
             kernel=self.kernel,
             v_threshold=self.v_threshold,
             v_reset=self.v_reset,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
+            keep_state=keep_state,
             **self._charge_kwargs(),
         )
-        return spikes, {"v": v}
 
     def _common_repr(self) -> str:
         reset = "soft" if self.v_reset is None else f"v_reset={self.v_reset}"
