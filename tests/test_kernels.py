@@ -9,6 +9,8 @@ Every alternate must equal the reference (``zoo_core.kernels.lif.lif_multistep_r
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import warnings
@@ -439,13 +441,34 @@ def test_auto_compile_threshold_is_lower_for_a_cached_graph_and_nothing_once_com
 def test_compile_cache_dir_follows_the_environment(clean_env, tmp_path):
     clean_env.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     clean_env.setenv("ZOO_CACHE", str(tmp_path / "zoo"))
-    assert lc.compile_cache_dir() == tmp_path / "zoo" / "inductor"
+    tag = lc.machine_tag()
+    assert lc.compile_cache_dir() == tmp_path / "zoo" / "inductor" / tag
     clean_env.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "ind"))
-    assert lc.compile_cache_dir() == tmp_path / "ind"
+    assert lc.compile_cache_dir() == tmp_path / "ind"  # the user's folder, as set
     clean_env.delenv("TORCHINDUCTOR_CACHE_DIR")
     clean_env.delenv("ZOO_CACHE")
     clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert lc.compile_cache_dir() == tmp_path / "xdg" / "zoo" / "inductor"
+    assert lc.compile_cache_dir() == tmp_path / "xdg" / "zoo" / "inductor" / tag
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 capabilities")
+def test_compiled_code_is_cached_per_kind_of_cpu(clean_env):
+    """Inductor's cache does not tell CPU capabilities apart (an AVX2 process served AVX-512 graphs gave wrong
+    spikes): the default folder is one per capability."""
+    code = "from zoo_core.kernels import lif_compiled as lc; print(lc.compile_cache_dir().name)"
+    names = {}
+    for cap in ("avx2", "default"):
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY")
+        }
+        env["ATEN_CPU_CAPABILITY"] = cap
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        names[cap] = out.stdout.strip()
+    assert names["avx2"].startswith("avx2-") and names["default"].startswith("default-")  # two folders ...
+    assert names["avx2"].split("-")[1] == names["default"].split("-")[1]  # ... for one CPU
 
 
 def test_forced_triton_on_cpu_without_interpreter_falls_back_with_warning(clean_env):

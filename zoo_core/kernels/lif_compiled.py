@@ -21,8 +21,8 @@ compilation fails (no C++ compiler, an unsupported platform) the call falls back
 failure is remembered for the rest of the process.
 
 **Compile cost across processes.** Inductor's FX graph cache (and the AOTAutograd cache of the PLIF path) live
-in :func:`compile_cache_dir` (``$TORCHINDUCTOR_CACHE_DIR`` if set, else ``$ZOO_CACHE/inductor``, else
-``~/.cache/zoo/inductor``), so a second process loads the generated code instead of compiling it again; each
+in :func:`compile_cache_dir` (``$TORCHINDUCTOR_CACHE_DIR`` if set, else ``$ZOO_CACHE/inductor/<cpu>``, else
+``~/.cache/zoo/inductor/<cpu>``, one folder per kind of CPU), so a second process loads the generated code instead of compiling it again; each
 compiled forward also leaves a marker there, which tells automatic selection the graph is cached.
 
 **Automatic selection** (``ZOO_AUTO_COMPILE``, read per call):
@@ -49,8 +49,10 @@ any call.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import platform
 import shutil
 import types
 import warnings
@@ -77,15 +79,31 @@ _work: dict[tuple, int] = {}  # neuron-steps run on the reference per forward si
 _on_disk: dict[tuple, bool] = {}  # whether a forward signature's marker was in the cache (automatic mode)
 
 
+def machine_tag() -> str:
+    """The kind of CPU compiled code is made for: torch's CPU capability (``ATEN_CPU_CAPABILITY`` lowers it) and a
+    hash of the CPU's feature flags (inductor compiles with ``-march=native``)."""
+    flags = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        flags = next((line for line in f if line.startswith(("flags", "Features"))), flags)
+    digest = hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:10]
+    return f"{torch.backends.cpu.get_cpu_capability().lower()}-{digest}"
+
+
 def compile_cache_dir() -> Path:
-    """Where inductor caches compiled graphs: ``$TORCHINDUCTOR_CACHE_DIR``, else ``$ZOO_CACHE/inductor``, else
-    ``$XDG_CACHE_HOME/zoo/inductor`` (``~/.cache/zoo/inductor``)."""
+    """Where inductor caches compiled graphs: ``$TORCHINDUCTOR_CACHE_DIR`` as set, else one folder per
+    :func:`machine_tag` in ``$ZOO_CACHE/inductor``, else in ``$XDG_CACHE_HOME/zoo/inductor``
+    (``~/.cache/zoo/inductor``).
+
+    One folder per kind of CPU because inductor's cache does not tell them apart: a process with
+    ``ATEN_CPU_CAPABILITY=avx2`` loaded graphs cached by an AVX-512 one and returned wrong spikes, and the
+    reverse crashed (torch 2.14.1); a home folder shared by a cluster's machines would do the same.
+    """
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
     if os.environ.get("ZOO_CACHE"):
-        return Path(os.environ["ZOO_CACHE"]) / "inductor"
+        return Path(os.environ["ZOO_CACHE"]) / "inductor" / machine_tag()
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "zoo" / "inductor"
+    return Path(xdg) / "zoo" / "inductor" / machine_tag()
 
 
 def _use_persistent_cache() -> None:
