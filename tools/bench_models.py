@@ -207,8 +207,8 @@ def kernel_paths(model: torch.nn.Module, device: str, requested: list[str] | Non
         spike_aware(model, enable=False)  # dense until the path is used
         if eligible:
             paths.append("spike_aware")
-    if requested:
-        paths = [p for p in paths if p in requested]
+    if requested:  # the reference stays: every ratio and difference is against it
+        paths = [p for p in paths if p in requested or p == "reference"]
     return paths
 
 
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "--kernels",
         default=None,
         help="comma-separated paths to run: reference, inplace, compiled, triton, spike_aware (default: all "
-        "available; --official adds official)",
+        "available; the reference always runs, as the baseline of every ratio; --official adds official)",
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed calls per path (median)")
