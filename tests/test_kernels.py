@@ -540,3 +540,43 @@ def test_implementations_follow_registrations_after_a_cached_lookup():
     finally:
         zoo.unregister("kernel", "lif_multistep:fx_cache_probe")
     assert "fx_cache_probe" not in implementations("lif_multistep")
+
+
+def test_hints_reach_only_implementations_that_take_them():
+    """``keep_state`` came after plugin API 1.4: an alternate, ``supports`` or ``prefer`` written without it (a
+    fixed signature, no ``**kwargs``) is called without it; one that names it gets it."""
+    seen: dict[str, object] = {}
+
+    def old_style(x_seq, v0, *, tau, k, v_threshold, v_reset, decay_input, detach_reset, surrogate):
+        seen["old"] = "called"
+        return lif_multistep_reference(
+            x_seq,
+            v0,
+            tau=tau,
+            k=k,
+            v_threshold=v_threshold,
+            v_reset=v_reset,
+            decay_input=decay_input,
+            detach_reset=detach_reset,
+            surrogate=surrogate,
+        )
+
+    def old_supports(x_seq, v0, *, tau, k, v_threshold, v_reset, decay_input, detach_reset, surrogate):
+        return True
+
+    def new_style(x_seq, v0, *, keep_state=True, **kw):
+        seen["keep_state"] = keep_state
+        return lif_multistep_reference(x_seq, v0, **kw)
+
+    zoo.register_kernel("lif_multistep", "fx_old_style", old_style, supports=old_supports)
+    zoo.register_kernel("lif_multistep", "fx_new_style", new_style)
+    try:
+        x = torch.randn(3, 2, 4) + 0.8
+        expected = zoo.create_neuron("lif", kernel="reference")(x)
+        assert torch.equal(zoo.create_neuron("lif", kernel="fx_old_style")(x), expected)
+        assert seen["old"] == "called"
+        assert torch.equal(zoo.create_neuron("lif", kernel="fx_new_style")(x), expected)
+        assert seen["keep_state"] is False  # a neuron outside streaming mode discards V_T
+    finally:
+        zoo.unregister("kernel", "lif_multistep:fx_old_style")
+        zoo.unregister("kernel", "lif_multistep:fx_new_style")

@@ -9,6 +9,7 @@ lazily: the first lookup loads the core's built-ins and every installed plugin (
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,33 @@ KINDS = (
 )
 
 
+#: keyword hints a kernel call may carry that an implementation is free to ignore (``keep_state=False``: the caller
+#: discards the final state). Added after plugin API 1.4, so an implementation, ``supports`` or ``prefer`` whose
+#: signature does not name a hint (and has no ``**kwargs``) is called without it.
+KERNEL_HINTS = frozenset({"keep_state"})
+_TAKES: dict[Any, frozenset[str] | None] = {}  # callable -> its keyword names (None: it takes **kwargs)
+
+
+def _without_unknown_hints(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not KERNEL_HINTS.intersection(kwargs):
+        return kwargs
+    try:
+        takes = _TAKES[fn]
+    except KeyError:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):  # no signature to read: pass everything, as before hints existed
+            takes = None
+        else:
+            takes = (
+                None if any(p.kind is p.VAR_KEYWORD for p in params) else frozenset(p.name for p in params)
+            )
+        _TAKES[fn] = takes
+    if takes is None:
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in takes or k not in KERNEL_HINTS}
+
+
 @dataclass
 class KernelImpl:
     """One implementation of a kernel operation (the factory of a ``kernel`` entry; see :mod:`zoo_core.kernels`).
@@ -57,17 +85,19 @@ class KernelImpl:
     _warned: set[str] = field(default_factory=set)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        return self.fn(*args, **_without_unknown_hints(self.fn, kwargs))
 
     def can_run(self, device_type: str, args: tuple, kwargs: dict) -> bool:
         if device_type not in self.devices:
             return False
         if self.available is not None and not self.available():
             return False
-        return self.supports is None or bool(self.supports(*args, **kwargs))
+        return self.supports is None or bool(
+            self.supports(*args, **_without_unknown_hints(self.supports, kwargs))
+        )
 
     def preferred(self, args: tuple, kwargs: dict) -> bool:
-        return self.prefer is None or bool(self.prefer(*args, **kwargs))
+        return self.prefer is None or bool(self.prefer(*args, **_without_unknown_hints(self.prefer, kwargs)))
 
 
 @dataclass
