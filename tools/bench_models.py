@@ -26,11 +26,18 @@ the table says how many layer calls of one forward ran each implementation:
   torch's BatchNorm, which keeps its own momentum); the input is a fixed random image in [0, 1] or random 0/1
   spikes).
 
-With ``--official DIR`` (a local checkout of xyshi2000/SpikingResformer, never downloaded here; its
-SpikingJelly 0.0.0.0.14 passed with ``--site DIR``) the SpikingResformer rows get an ``official`` path: the
-official model built by ``plugins/spikingresformer/scripts/official_parity.py`` (SpikingJelly's ``torch``
-backend), loaded with the same weights (the layouts are identical), timed interleaved with the others; its
-output is the mean over T of its per-step logits, compared with the zoo's.
+With ``--official PLUGIN=DIR`` (repeatable; a local checkout of that plugin's official code, never downloaded
+here; a bare ``DIR`` means ``spikingresformer=DIR``; the official code's dependencies passed with ``--site DIR``)
+the plugin's ``scripts/official_parity.py`` hook adds its ``BENCH`` models (``(model, constructor overrides,
+batch)``: paper architectures at CPU-sized inputs) with an ``official`` path: ``bench_official(name, cfg, model,
+device) -> (official_module, run)`` builds the official model with the zoo model's weights, and ``run(x)`` gives
+the quantity the zoo model returns for the same input (e.g. SpikingResformer: the mean over T of the official
+per-step logits, SpikingJelly's ``torch`` backend). It is timed interleaved with the others (forward under
+``no_grad`` in eval mode, forward+backward ``run(x).sum().backward()`` in training mode) and compared with the
+reference's output; its firing rate is over the official neurons (SpikingJelly's, or the class names the script
+lists in ``BENCH_NEURONS``). While a hook builds its model the checkout is the first ``sys.path`` entry and modules
+imported from other checkouts are forgotten (several have a top-level ``utils`` / ``models``); models listed in
+``BENCH_INFERENCE_ONLY`` (official neurons without a gradient) get no official forward+backward, with a note.
 
 Triton on the CPU (``TRITON_INTERPRET=1``) interprets every program in Python, thousands of times slower than
 the reference: it is not timed here (the kernel tests check its values). Examples::
@@ -40,11 +47,13 @@ the reference: it is not timed here (the kernel tests check its values). Example
     python tools/bench_models.py --quick --models spikingresformer_ti --kernels reference,inplace,spike_aware
     python tools/bench_models.py --models spikingresformer_ti --full --json out.json
     python tools/bench_models.py --device cuda            # reference and triton on a GPU
+    python tools/bench_models.py --models 'lmht_*' --official lmht=/tmp/official/lmht --site /tmp/official/site
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import json
 import os
@@ -112,37 +121,66 @@ def make_input(name: str, cfg: dict[str, Any], batch: int, device: str) -> torch
     return x.to(device)
 
 
-def spiking_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The zoo's neurons, or (in an official model) SpikingJelly's."""
+def spiking_modules(model: torch.nn.Module, names: tuple[str, ...] = ()) -> list[torch.nn.Module]:
+    """The zoo's neurons, or (in an official model) SpikingJelly's and those whose class name is in ``names``."""
     from zoo_core.sdk import BaseNeuron
 
     def spiking(m: torch.nn.Module) -> bool:
-        return isinstance(m, BaseNeuron) or (hasattr(m, "v_threshold") and hasattr(m, "step_mode"))
+        return (
+            isinstance(m, BaseNeuron)
+            or (hasattr(m, "v_threshold") and hasattr(m, "step_mode"))
+            or type(m).__name__ in names
+        )
 
     return [m for m in model.modules() if spiking(m)]
 
 
-def official_model(name: str, cfg: dict[str, Any], model: torch.nn.Module, args: argparse.Namespace) -> Any:
-    """The official SpikingResformer with ``model``'s weights (``--official``), or ``None`` for other models."""
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_official(values: list[str]) -> dict[str, str]:
+    """``--official`` values -> {plugin: checkout}: ``PLUGIN=DIR``, or a bare ``DIR`` for ``spikingresformer``."""
+    out: dict[str, str] = {}
+    for v in values:
+        plugin, sep, d = v.partition("=")
+        if not sep:
+            plugin, d = "spikingresformer", v
+        if not plugin or not d:
+            raise ValueError(f"--official {v!r}: expected PLUGIN=DIR or DIR")
+        out[plugin] = d
+    return out
+
+
+def official_imports(checkout: str, checkouts: list[str]) -> None:
+    """Make ``checkout`` the first ``sys.path`` entry and forget modules imported from any checkout (several
+    official codes have top-level ``utils`` / ``models``); the models already built keep their own modules."""
+    roots = [os.path.abspath(d) + os.sep for d in checkouts]
+    for key, mod in list(sys.modules.items()):
+        files = [getattr(mod, "__file__", None)]
+        with contextlib.suppress(Exception):  # a package's folders (not every module object has a list)
+            files += list(mod.__path__)
+        if any(isinstance(f, str) and os.path.abspath(f).startswith(r) for f in files for r in roots):
+            del sys.modules[key]
+    sys.path[:] = [os.path.abspath(checkout)] + [
+        p for p in sys.path if os.path.abspath(p) + os.sep not in roots
+    ]
+
+
+def official_script(plugin: str) -> Any:
+    """The plugin's ``scripts/official_parity.py`` as a module, checked for the bench hook."""
     import importlib.util
 
-    if not name.startswith("spikingresformer_"):
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = os.path.join(root, "plugins", "spikingresformer", "scripts", "official_parity.py")
-    spec = importlib.util.spec_from_file_location("srf_official_parity", script)
+    path = os.path.join(ROOT, "plugins", plugin, "scripts", "official_parity.py")
+    if not os.path.isfile(path):
+        raise ValueError(f"--official {plugin}=...: no plugins/{plugin}/scripts/official_parity.py")
+    spec = importlib.util.spec_from_file_location(f"{plugin}_official_parity", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    import zoo_core as zoo
-
-    kw = {
-        k: v
-        for k, v in {**zoo.model_info(name).defaults, **cfg}.items()
-        if k in ("T", "num_classes", "img_size")
-    }
-    off = mod.official_factory(name)(**kw).float().to(args.device)
-    off.load_state_dict(model.state_dict())  # the zoo's layout is the official one (from_official: identity)
-    return off.eval()
+    if not hasattr(mod, "BENCH") or not callable(getattr(mod, "bench_official", None)):
+        raise ValueError(
+            f"--official {plugin}=...: its official_parity.py defines no BENCH / bench_official hook"
+        )
+    return mod
 
 
 def spike_kernel_calls(run: Any) -> dict[str, int]:
@@ -167,12 +205,12 @@ def spike_kernel_calls(run: Any) -> dict[str, int]:
     return dict(sorted(picked.items()))
 
 
-def firing_rates(model: torch.nn.Module, run: Any) -> list[float]:
+def firing_rates(model: torch.nn.Module, run: Any, names: tuple[str, ...] = ()) -> list[float]:
     """Fraction of non-zero outputs of every spiking neuron during ``run()``."""
     rates: list[float] = []
     hooks = [
-        m.register_forward_hook(lambda m, i, o: rates.append(float((o != 0).float().mean())))
-        for m in spiking_modules(model)
+        m.register_forward_hook(lambda m, i, o: rates.append(float((spikes_of(o) != 0).float().mean())))
+        for m in spiking_modules(model, names)
     ]
     try:
         run()
@@ -180,6 +218,11 @@ def firing_rates(model: torch.nn.Module, run: Any) -> list[float]:
         for h in hooks:
             h.remove()
     return rates
+
+
+def spikes_of(out: Any) -> torch.Tensor:
+    """A neuron's spikes: its output, the first of a tuple (a recurrent cell's ``(s, h, ...)``) or ``out["s"]``."""
+    return out["s"] if isinstance(out, dict) and "s" in out else first_output(out)
 
 
 def first_output(out: Any) -> torch.Tensor:
@@ -227,23 +270,31 @@ def bench_model(
     make_fire(model, x)
     paths = kernel_paths(model, args.device, args.kernels)
     has_ops = any(getattr(type(m), "kernel_ops", None) for m in model.modules())
-    official = official_model(name, cfg, model, args) if args.official else None
+    official, run_official, neuron_names = None, None, ()
+    row_notes: list[str] = []
+    no_bwd: set[str] = set()  # paths without a forward+backward
+    for plugin, script in args.official_scripts.items():
+        if any(b[0] == name for b in script.BENCH):
+            official_imports(args.official_dirs[plugin], list(args.official_dirs.values()))
+            official, run_official = script.bench_official(name, cfg, model, args.device)
+            neuron_names = tuple(getattr(script, "BENCH_NEURONS", ()))
+            if name in getattr(script, "BENCH_INFERENCE_ONLY", ()):  # no gradient through its neurons
+                row_notes.append("official: inference only (its neurons pass no gradient): no fwd+bwd")
+                no_bwd.add("official")
+            official.eval()
+            official_state = {k: v.clone() for k, v in official.state_dict().items()}
+            paths.append("official")
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    if official is not None:
-        paths.append("official")
     row: dict[str, Any] = {"plugin": label, "model": name, "config": cfg, "batch": batch, "paths": {}}
+    if row_notes:
+        row["notes"] = row_notes
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     current = {"path": paths[0]}
 
     def forward_of() -> torch.Tensor:
         if current["path"] == "official":
-            from spikingjelly.activation_based import functional  # the official code's dependency (--site)
-
-            functional.reset_net(official)
-            out = official(x).mean(0)  # per-step logits [T, B, K] -> the mean, as the zoo model returns
-            functional.reset_net(official)
-            return out
+            return run_official(x)
         return first_output(model(x))
 
     def fwd() -> torch.Tensor:
@@ -293,15 +344,15 @@ def bench_model(
             use(p)
             model.load_state_dict(state)  # training-mode calls move the statistics: same state for each path
             if official is not None:
-                official.load_state_dict(state)
+                official.load_state_dict(official_state)
             rec: dict[str, Any] = {}
             before = markers()
             rec["fwd_first_s"] = timed(fwd)
             outputs[p] = fwd()
-            rec["rates"] = firing_rates(official if p == "official" else model, fwd)
+            rec["rates"] = firing_rates(official if p == "official" else model, fwd, neuron_names)
             if p == "spike_aware":
                 rec["spike_kernel_calls"] = spike_kernel_calls(fwd)
-            if not args.no_backward:
+            if not args.no_backward and p not in no_bwd:
                 rec["fwdbwd_first_s"] = timed(fwdbwd)
             if p == "compiled":  # no new marker: every forward graph came from the persistent cache
                 rec["cached"] = markers() == before
@@ -310,7 +361,7 @@ def bench_model(
             for p in paths:
                 use(p)
                 times[p]["fwd"].append(timed(fwd))
-                if not args.no_backward:
+                if not args.no_backward and p not in no_bwd:
                     times[p]["fwdbwd"].append(timed(fwdbwd))
     fallbacks = sorted({str(w.message)[:120] for w in caught if "using the reference" in str(w.message)})
     if fallbacks:
@@ -319,13 +370,13 @@ def bench_model(
         rec = row["paths"][p]
         rec["fwd_s"] = statistics.median(times[p]["fwd"])
         rec["img_per_s"] = batch / rec["fwd_s"]
-        if not args.no_backward:
+        if not args.no_backward and p not in no_bwd:
             rec["fwdbwd_s"] = statistics.median(times[p]["fwdbwd"])
         if p != "reference":
             rec["fwd_ratio"] = statistics.median(
                 r / c for r, c in zip(times["reference"]["fwd"], times[p]["fwd"])
             )
-            if not args.no_backward:
+            if "fwdbwd_s" in rec:
                 rec["fwdbwd_ratio"] = statistics.median(
                     r / c for r, c in zip(times["reference"]["fwdbwd"], times[p]["fwdbwd"])
                 )
@@ -336,7 +387,7 @@ def bench_model(
         if not args.no_memory and args.device == "cpu":
             use(p)
             rec["fwd_peak_mib"] = peak_tensor_bytes(fwd) / 2**20
-            if not args.no_backward:
+            if not args.no_backward and p not in no_bwd:
                 rec["fwdbwd_peak_mib"] = peak_tensor_bytes(fwdbwd) / 2**20
         elif args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -355,7 +406,8 @@ def fmt_row(row: dict[str, Any]) -> list[str]:
         )
         bwd = f"{rec['fwdbwd_s'] * 1e3:.1f}" if "fwdbwd_s" in rec else "-"
         mem = (
-            f"{rec.get('fwd_peak_mib', float('nan')):.1f} / {rec.get('fwdbwd_peak_mib', float('nan')):.1f}"
+            f"{rec['fwd_peak_mib']:.1f} / "
+            + (f"{rec['fwdbwd_peak_mib']:.1f}" if "fwdbwd_peak_mib" in rec else "-")
             if "fwd_peak_mib" in rec
             else "-"
         )
@@ -405,9 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-backward", action="store_true", help="forward only")
     p.add_argument(
         "--official",
-        default=None,
-        metavar="DIR",
-        help="a local checkout of xyshi2000/SpikingResformer: adds its model as the 'official' path",
+        action="append",
+        default=[],
+        metavar="PLUGIN=DIR",
+        help="a local checkout of PLUGIN's official code (repeatable; a bare DIR: spikingresformer): adds the "
+        "plugin's BENCH models with an 'official' path",
     )
     p.add_argument("--site", action="append", default=[], metavar="DIR", help="sys.path entry for --official")
     p.add_argument("--json", default=None, help="also write the results to this file")
@@ -421,9 +475,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import zoo_core as zoo  # noqa: F401  (registers the plugins before the models are looked up)
 
+    try:
+        official = parse_official(args.official)
+        args.official_scripts = {plugin: official_script(plugin) for plugin in official}
+        args.official_dirs = official
+    except ValueError as exc:
+        p.error(str(exc))
     chosen = dict(MAIN_MODELS)
     if args.full:
         chosen.update(FULL_MODELS)
+    for plugin, script in args.official_scripts.items():  # its BENCH models, unless already there
+        for i, bench in enumerate(script.BENCH):
+            if tuple(bench) not in [tuple(v) for v in chosen.values()]:
+                chosen[f"{plugin} (official {i})"] = tuple(bench)
     if args.models:
         pats = [m.strip() for m in args.models.split(",") if m.strip()]
         chosen = {k: v for k, v in chosen.items() if any(fnmatch.fnmatchcase(v[0], pt) for pt in pats)}
@@ -435,11 +499,11 @@ def main(argv: list[str] | None = None) -> int:
         + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""),
         flush=True,
     )
-    if args.official:
-        for d in (args.official, *args.site):
+    if official:
+        for d in (*official.values(), *args.site):
             if not os.path.isdir(d):
                 p.error(f"--official/--site: {d} is not a directory")
-        sys.path[:0] = [args.official, *args.site]
+        sys.path[:0] = list(args.site)  # each checkout goes first while its model is built
     print("note: triton under TRITON_INTERPRET=1 is not timed on the CPU (interpreted, far slower)")
     print(HEADER, flush=True)
     rows = []
@@ -461,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
                 "  spike_aware: layer calls of one forward per implementation: "
                 + (", ".join(f"{k} {v}" for k, v in calls.items()) or "none")
             )
+        for note in row.get("notes", []):
+            print(f"  {note}")
         if row.get("fell_back"):
             print(f"  FELL BACK to the reference: {row['fell_back']}")
     if args.json:

@@ -75,6 +75,37 @@ D = torch.float64
 B = 2
 
 
+#: ``tools/bench_models.py --official lmht=DIR``: (model, constructor overrides, batch)
+BENCH = [("lmht_resnet18", {"L": 2, "T": 2, "num_classes": 10}, 4)]
+BENCH_NEURONS = ("LMHTNeuron",)
+
+
+def load_zoo_weights(off: nn.Module, zm: nn.Module, name: str) -> None:
+    """Copy ``zm``'s state into ``off`` through ``zoo.from_official`` (a renaming: its tensors alias ``off``'s)."""
+    zsd = zm.state_dict()
+    with torch.no_grad():
+        for k, t in zoo.from_official(name, off.state_dict()).items():
+            t.copy_(zsd[k].reshape(t.shape))
+    got = zoo.from_official(name, off.state_dict())
+    if set(got) != set(zsd) or any(not torch.equal(got[k].reshape(v.shape), v) for k, v in zsd.items()):
+        raise AssertionError(f"{name}: the zoo weights did not load into the official model")
+
+
+def bench_official(name: str, cfg: dict, model: nn.Module, device: str):
+    """(official ResNet-18 with ``model``'s float32 weights, ``run``): ``run(x)`` is the mean over T of the
+    official per-step logits (the zoo model's output); the official forward edits its input, so it gets a copy."""
+    import utils as off_utils  # the official checkout (OFFICIAL_REPO_DIR)
+    from models import ResNet as R  # the official checkout
+
+    if name != "lmht_resnet18":
+        raise ValueError(f"bench_official: no official builder for {name!r}")
+    L, T = model.L, model.T
+    off = off_utils.replace_activation_by_LMHT(R.resnet18(num_classes=cfg.get("num_classes", 100), T=T), L, T)
+    load_zoo_weights(off, model, name)
+    off = off.to(device)
+    return off, lambda x: off(x.clone()).mean(0)
+
+
 def randomise(sd: dict, seed: int, only_neurons: bool = False) -> dict:
     """Random weights (or, with ``only_neurons``, random alpha / masks over ``sd``); ``*.core`` = its mask."""
     neuron = ("mask", "mask_linear", "alpha")

@@ -66,6 +66,36 @@ B = 2
 OFFICIAL_NEURONS = ("ParaInfNeuron", "ParaInfNeuron_CW_ND", "IFNeuron")
 
 
+#: ``tools/bench_models.py --official parallel_conversion=DIR``: (model, constructor overrides, batch)
+BENCH = [("resnet20_qcfs", {"mode": "parallel", "T": 4, "num_classes": 10}, 8)]
+BENCH_NEURONS = OFFICIAL_NEURONS
+#: the official neurons cast their spikes with ``(v >= th).float()``: no gradient through them, so no
+#: forward+backward to compare with
+BENCH_INFERENCE_ONLY = ("resnet20_qcfs",)
+
+
+def bench_official(name: str, cfg: dict, model: nn.Module, device: str):
+    """(the official ``resnet20_qcfs`` converted with ``ParaInfNeuron`` carrying ``model``'s float32 weights and
+    thresholds, ``run``): ``run(x)`` repeats ``x`` over T as ``main.py`` does (``[T*B, ...]``) and returns the
+    mean over T of the per-step logits, the zoo model's output."""
+    import utils as off_utils  # the official checkout (OFFICIAL_REPO_DIR, unpatched: float32 here)
+    from models.ResNet_QCFS import resnet20_qcfs  # the official checkout
+
+    if name != "resnet20_qcfs" or cfg.get("mode") != "parallel":
+        raise ValueError(f"bench_official: no official builder for {name!r} {cfg}")
+    T = model.T
+    off = off_utils.replace_qcfs_by_neuron(
+        resnet20_qcfs(T, False, cfg.get("num_classes", 100)), "ParaInfNeuron"
+    )
+    zoo_modules = dict(model.named_modules())
+    for n, m in off.named_modules():
+        if type(m).__name__ == "ParaInfNeuron":
+            m.v_threshold = zoo_modules[n].v_threshold  # a Python float in both codes
+    off.load_state_dict(model.state_dict(), strict=True)  # the converted layouts are identical
+    off = off.to(device)
+    return off, lambda x: official_snn(off, x, T).mean(0)
+
+
 def float64_copy(root: Path) -> Path:
     """A temporary copy of the checkout whose ``modules.py`` keeps the input dtype (``.float()`` -> ``.to(x.dtype)``)."""
     tmp = Path(tempfile.mkdtemp(prefix="parallel_conversion_f64_"))

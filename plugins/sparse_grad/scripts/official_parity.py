@@ -92,6 +92,26 @@ PATCHES = (
 )
 
 
+#: ``tools/bench_models.py --official sparse_grad=DIR``: (model, constructor overrides, batch)
+BENCH = [("sparse_grad_vgg11", {"T": 4}, 4)]
+BENCH_NEURONS = ("LIFSpike",)
+
+
+def bench_official(name: str, cfg: dict, model: nn.Module, device: str):
+    """(the official VGG-11 with ``model``'s float32 weights, ``run``): both take the image and return the mean
+    logits over T (identical layouts; the unpatched checkout, float32 here)."""
+    import snn_models  # the official checkout (OFFICIAL_REPO_DIR)
+
+    if name != "sparse_grad_vgg11":
+        raise ValueError(f"bench_official: no official builder for {name!r}")
+    info = {**zoo.model_info(name).defaults, **cfg}
+    norm = (tuple(info["mean"]), tuple(info["std"]))
+    off = snn_models.VGG("vgg11", info["T"], info["num_classes"], norm, info["tau"])
+    off.load_state_dict(zoo.from_official(name, model.state_dict()), strict=True)  # the identity
+    off = off.to(device)
+    return off, off
+
+
 def patch_layers(text: str) -> str:
     """The float64 edit of ``snn_models/layers.py``: spike outputs keep the input dtype (see module docstring).
 

@@ -70,6 +70,32 @@ def official_factory(name: str):
     return build
 
 
+#: ``tools/bench_models.py --official spikingresformer=DIR``: (model, constructor overrides, batch)
+BENCH = [("spikingresformer_ti", {"img_size": 64, "T": 4}, 2)]
+
+
+def bench_official(name: str, cfg: dict, model: torch.nn.Module, device: str):
+    """(official model with ``model``'s float32 weights, ``run``): ``run(x)`` is the mean over T of the official
+    per-step logits, what the zoo model returns (the layouts are identical: ``from_official`` is the identity)."""
+    from spikingjelly.activation_based import functional  # the official code's dependency (--site)
+
+    kw = {
+        k: v
+        for k, v in {**zoo.model_info(name).defaults, **cfg}.items()
+        if k in ("T", "num_classes", "img_size")
+    }
+    off = official_factory(name)(**kw).float().to(device)
+    off.load_state_dict(model.state_dict())
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(off)
+        out = off(x).mean(0)  # per-step logits [T, B, K] -> their mean
+        functional.reset_net(off)
+        return out
+
+    return off, run
+
+
 def random_sd(off_sd: dict, seed: int) -> dict:
     """Random weights; the DSSA firing-rate buffers start at zero (as in training from scratch)."""
     sd = randomise_state_dict(off_sd, seed, keep=lambda k, _v: "firing_rate" in k)

@@ -109,6 +109,44 @@ FULL = (
 PATCHES = (("return output.float()", "return output.to(input.dtype)", 2),)
 
 
+#: ``tools/bench_models.py --official stc=DIR``: (model, constructor overrides, batch); the official 3 x 256
+#: channels take seconds per call here, so 2 x 32 (the parity configuration) at the official 64x64, 10 -> 10
+BENCH = [("spiking_predictor_stc_lif_mmnist", {"num_hidden": [32, 32]}, 4)]
+BENCH_NEURONS = ("STCLIFCell",)  # the class name in both codes (their first output / ``s``: the spikes)
+
+
+def bench_official(name: str, cfg: dict, model: nn.Module, device: str):
+    """(the official ``STCLIF_Model`` with ``model``'s float32 weights, ``run``): ``run(x)`` is the official test
+    protocol (all-zero scheduled-sampling mask, the ``aft`` future frames zero: they are only the loss target)
+    on the patched frames, its last ``aft`` predictions patched back to ``[B, aft, C, H, W]``, the zoo output."""
+    src = next((Path(p) for p in sys.path if (Path(p) / MODEL).is_file()), None)  # the checkout (--official)
+    if src is None or name != "spiking_predictor_stc_lif_mmnist":
+        raise ValueError(f"bench_official: no official checkout on sys.path or no builder for {name!r}")
+    _cells, models, patching = import_official(src)
+    c, hw, pre, aft, p, detach = DATASETS["mmnist"]
+    num_hidden = list(model.num_hidden) if hasattr(model, "num_hidden") else cfg["num_hidden"]
+    conf = SimpleNamespace(
+        in_shape=[pre, c, hw, hw], patch_size=p, filter_size=5, stride=1, layer_norm=0,
+        gradient_detach=detach, device=device, pre_seq_length=pre, aft_seq_length=aft,
+        reverse_scheduled_sampling=0,
+    )  # fmt: skip
+    off = models.STCLIF_Model(len(num_hidden), num_hidden, conf)
+    off.load_state_dict(
+        model.state_dict(), strict=True
+    )  # the layouts are identical (from_official: identity)
+    off = off.to(device)
+
+    def run(x: Tensor) -> Tensor:
+        b = x.shape[0]
+        frames = torch.cat([x, x.new_zeros(b, aft, *x.shape[2:])], 1)
+        patched = patching.reshape_patch(frames.permute(0, 1, 3, 4, 2), p)
+        mask = x.new_zeros(b, aft - 1, hw // p, hw // p, p * p * c)
+        nxt, _loss = off(patched, mask)
+        return patching.reshape_patch_back(nxt, p).permute(0, 1, 4, 2, 3)[:, -aft:]
+
+    return off, run
+
+
 def patch_modules(text: str) -> str:
     """The float64 edit of ``convlif_modules.py`` (module docstring); ``ValueError`` if the text differs."""
     for old, new, count in PATCHES:
