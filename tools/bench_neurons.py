@@ -111,7 +111,9 @@ def zoo_cases(device: torch.device) -> list[Case]:
         if name == "triton" and device.type != "cuda":
             continue  # the interpreter (TRITON_INTERPRET=1) is a test tool, not a speed path
 
-        def make(x: torch.Tensor, impl: Any = impl, name: str = name) -> Callable[[torch.Tensor], torch.Tensor]:
+        def make(
+            x: torch.Tensor, impl: Any = impl, name: str = name
+        ) -> Callable[[torch.Tensor], torch.Tensor]:
             v0 = torch.zeros_like(x[0])
             if not (impl.is_reference or impl.can_run(x.device.type, (x, v0), kw)):
                 raise RuntimeError("cannot run this call here (unavailable or unsupported)")
