@@ -471,6 +471,44 @@ def test_compiled_code_is_cached_per_kind_of_cpu(clean_env):
     assert names["avx2"].split("-")[1] == names["default"].split("-")[1]  # ... for one CPU
 
 
+@pytest.mark.slow
+def test_the_cache_folder_wins_over_inductors_default_set_by_an_earlier_compile(tmp_path):
+    """Inductor's first use writes its default folder (shared by every kind of CPU) into TORCHINDUCTOR_CACHE_DIR;
+    the compiled LIF then still caches in the per-CPU folder. A folder the user chose is kept."""
+    if not lc.available():
+        pytest.skip("torch.compile needs a C++ compiler")
+    code = (
+        "import os, torch\n"
+        "from torch._inductor.runtime.cache_dir_utils import cache_dir\n"
+        "cache_dir()  # as any earlier torch.compile in the process does\n"
+        "import zoo_core as zoo\n"
+        "from zoo_core.kernels import lif_compiled as lc\n"
+        "n = zoo.create_neuron('lif', kernel='compiled')\n"
+        "with torch.no_grad():\n"
+        "    n(torch.randn(2, 3, 8) + 1)\n"
+        "assert lc._broken is None, lc._broken\n"
+        "print(os.environ['TORCHINDUCTOR_CACHE_DIR'])\n"
+        "print(lc.compile_cache_dir())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env["ZOO_CACHE"] = str(tmp_path / "zoo")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    used, ours = out.stdout.split()[-2:]
+    assert used == ours and Path(ours).parent == tmp_path / "zoo" / "inductor"
+    assert any((Path(ours) / "zoo_lif").iterdir())  # the compiled forward's marker
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(tmp_path / "mine")
+    out = subprocess.run(
+        [sys.executable, "-c", code.replace("cache_dir()  #", "pass  #")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == [str(tmp_path / "mine")] * 2
+
+
 def test_forced_triton_on_cpu_without_interpreter_falls_back_with_warning(clean_env):
     args, kw = _call(torch.randn(4, 2, 8))
     with pytest.warns(RuntimeWarning, match="lif_multistep:triton cannot run"):

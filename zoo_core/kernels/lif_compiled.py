@@ -50,10 +50,12 @@ any call.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hashlib
 import os
 import platform
 import shutil
+import tempfile
 import types
 import warnings
 from pathlib import Path
@@ -98,17 +100,48 @@ def compile_cache_dir() -> Path:
     ``ATEN_CPU_CAPABILITY=avx2`` loaded graphs cached by an AVX-512 one and returned wrong spikes, and the
     reverse crashed (torch 2.14.1); a home folder shared by a cluster's machines would do the same.
     """
-    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    user = _user_cache_dir()
+    if user:
+        return Path(user)
     if os.environ.get("ZOO_CACHE"):
         return Path(os.environ["ZOO_CACHE"]) / "inductor" / machine_tag()
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(xdg) / "zoo" / "inductor" / machine_tag()
 
 
+def _inductor_default_dir() -> str:
+    """The folder inductor uses when ``TORCHINDUCTOR_CACHE_DIR`` is unset (one for every kind of CPU)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # reason: torch-internal, light
+    except ImportError:  # another torch: its usual place
+        return os.path.join(tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}")
+    return os.path.abspath(default_cache_dir())
+
+
+def _user_cache_dir() -> str | None:
+    """``TORCHINDUCTOR_CACHE_DIR`` if the user chose it; ``None`` if unset or set by inductor itself (its first
+    use in a process writes its default folder into the variable)."""
+    d = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if not d or os.path.abspath(d) == _inductor_default_dir():
+        return None
+    return d
+
+
 def _use_persistent_cache() -> None:
-    """Point inductor at :func:`compile_cache_dir` and turn its graph caches on, before the first compile."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))  # before inductor reads it
+    """Point inductor at :func:`compile_cache_dir` and turn its graph caches on, before the first compile.
+
+    If inductor already ran in this process (``torch.compile`` elsewhere) it has put its default folder, shared
+    by every kind of CPU, into ``TORCHINDUCTOR_CACHE_DIR``: that is replaced and inductor's in-memory caches of
+    paths cleared, as its own ``temporary_cache_dir`` does.
+    """
+    target = str(compile_cache_dir())
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR") != target:
+        switched = "TORCHINDUCTOR_CACHE_DIR" in os.environ
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = target  # before inductor reads it
+        if switched:
+            import torch._inductor.utils as inductor_utils  # reason: loaded only when compiling
+
+            inductor_utils.clear_caches()
     import torch._functorch.config as functorch_config  # reason: the compiler is loaded only when compiling
     import torch._inductor.config as inductor_config  # reason: the compiler is loaded only when compiling
 
