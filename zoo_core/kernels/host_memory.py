@@ -10,9 +10,11 @@ variation of that cost between runs (up to 10x) made the benchmarks unrepeatable
 
 :func:`retain_freed_memory` raises both thresholds (``mallopt(M_MMAP_THRESHOLD, 1 GiB)``,
 ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)``): blocks up to 1 GiB come from the heap and freed ones stay there for the
-next allocation of that size, as a caching allocator does. Measured interleaved in one process (1 thread,
-float32, ``[4, 32, 64, 32, 32]``): compiled LIF forward x6.8, forward+backward x6.3, SpikingResformer-Ti 64x64
-batch 8 forward x1.23. The price is the same as any caching allocator's: the process keeps its peak heap until it
+next allocation of that size, as a caching allocator does (the heap grows over the first calls of a shape until it
+holds a free block of each size asked for, then is reused). ``tools/bench_host_memory.py`` (fresh processes, 1
+thread, against ``ZOO_HOST_MEMORY=system``): compiled LIF at ``[4, 32, 64, 32, 32]`` forward x6.8, forward+backward
+x6.1; SpikingResformer-Ti forward per image-step x1.47 at 64x64 (batch 8, T=4), x1.02 at 224x224 batch 1, T=1 and
+x2.11 at batch 8, T=8. The price is the same as any caching allocator's: the process keeps its peak heap until it
 exits (:func:`release_memory` hands the free part back).
 
 It is applied when :mod:`zoo_core.kernels` is first imported, unless ``ZOO_HOST_MEMORY=system`` (keep the C
@@ -58,8 +60,10 @@ def _glibc() -> Any:
 
 
 def retain_freed_memory(enable: bool = True) -> bool:
-    """Keep freed blocks of up to 1 GiB in the heap for reuse (``enable=False``: glibc's defaults again, and the
-    free memory handed back). Returns whether the setting took effect (``False`` without glibc)."""
+    """Keep freed blocks of up to 1 GiB in the heap for reuse. ``enable=False`` sets glibc's default thresholds
+    again and hands the free memory back, but not its dynamic mmap threshold, which any ``mallopt`` switches off
+    for the process: for glibc's behaviour exactly, start the process with ``ZOO_HOST_MEMORY=system``. Returns
+    whether the setting took effect (``False`` without glibc)."""
     global _state
     lib = _glibc()
     if lib is None:
