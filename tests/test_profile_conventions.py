@@ -139,3 +139,8 @@ def test_evaluate_profiles_each_batch_once_whatever_the_conventions():
         got = report["energy_conventions"][n]
         assert {k: got[k] for k in sums} == {k: v / 10 for k, v in sums.items()}
         assert got["convention"] == p.convention
+
+
+def test_top_level_name_is_the_profiling_function():
+    assert zoo.profile_conventions is profile_conventions
+    assert "profile_conventions" in zoo.__all__

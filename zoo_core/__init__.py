@@ -90,7 +90,7 @@ _INFO = (
 _LAZY = {
     **dict.fromkeys(_API, "api"),
     **dict.fromkeys(("reset", "streaming", "detach_state", "BaseNeuron"), "neurons.base"),
-    **dict.fromkeys(("profile", "Profile", "register_counting_rule"), "profiling"),
+    **dict.fromkeys(("profile", "profile_conventions", "Profile", "register_counting_rule"), "profiling"),
     **dict.fromkeys(_INFO, "info"),
     **dict.fromkeys(_ERRORS, "errors"),
     **dict.fromkeys(("register_with_timm",), "timm_interop"),
