@@ -477,6 +477,9 @@ def test_the_cache_folder_wins_over_inductors_default_set_by_an_earlier_compile(
     the compiled LIF then still caches in the per-CPU folder. A folder the user chose is kept."""
     if not lc.available():
         pytest.skip("torch.compile needs a C++ compiler")
+    pytest.importorskip(
+        "torch._inductor.runtime.cache_dir_utils"
+    )  # where this torch keeps its default folder
     code = (
         "import os, torch\n"
         "from torch._inductor.runtime.cache_dir_utils import cache_dir\n"

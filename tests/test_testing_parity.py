@@ -21,6 +21,7 @@ from zoo_core.testing_parity import (
     randomise_state_dict,
     report,
     state_diff,
+    summarise,
 )
 
 
@@ -271,3 +272,11 @@ def test_make_fire_fires_from_the_input_and_is_deterministic() -> None:
     assert [k for k in fired[0] if not torch.equal(fired[0][k], fired[1][k])] == ["head.module.bias"]
     with pytest.raises(ValueError, match="calls must be at least 1"):
         make_fire(m, x, calls=0)
+
+
+def test_summarise_passes_only_when_something_ran_and_all_passed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert summarise([True, True]) == 0
+    assert capsys.readouterr().out.strip() == "2/2 configurations pass: ALL PASS"
+    assert summarise([True, False]) == 1
+    assert capsys.readouterr().out.strip() == "1/2 configurations pass: SOME FAILED"
+    assert summarise([]) == 1  # --only matched nothing: not a pass

@@ -50,6 +50,7 @@ __all__ = [
     "randomise_state_dict",
     "report",
     "state_diff",
+    "summarise",
     "wanted",
 ]
 
@@ -469,6 +470,17 @@ def parse_parity_args(
 def wanted(args: argparse.Namespace, name: str) -> bool:
     """Whether the configuration ``name`` is selected by ``--only`` (all are when it is not given)."""
     return not args.only or any(t.lower() in name.lower() for t in args.only)
+
+
+def summarise(results: list[bool]) -> int:
+    """Print ``k/n configurations pass: ALL PASS`` (or ``SOME FAILED``) and return the exit status: 0 only if
+    at least one configuration ran and every one passed."""
+    ok = bool(results) and all(results)
+    print(
+        f"{sum(results)}/{len(results)} configurations pass: " + ("ALL PASS" if ok else "SOME FAILED"),
+        flush=True,
+    )
+    return 0 if ok else 1
 
 
 # ------------------------------------------------------------------------------------------------ script tests

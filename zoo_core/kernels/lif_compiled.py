@@ -199,7 +199,7 @@ def prefer_auto(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
         return False
     if mode == "on":
         return prefer(x_seq, v0, **kw)
-    if torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad):
+    if _training(x_seq, v0):
         return False
     key = _forward_key(x_seq, v0, kw)
     if key is None:
@@ -358,14 +358,19 @@ def _forward_cfg(kw: dict[str, Any]) -> tuple:
     )
 
 
+def _training(x_seq: Tensor, v0: Tensor) -> bool:
+    """Whether the call builds an autograd graph (then it runs :class:`_LIFCompiledFn`, which keeps ``V_T``)."""
+    return torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad)
+
+
+def _signature(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple:
+    """``(shapes, configuration, keeps V_T)`` of the hand-written forward graph a call runs."""
+    return (_key(x_seq, v0), _forward_cfg(kw), _training(x_seq, v0) or bool(kw.get("keep_state", True)))
+
+
 def _forward_key(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple | None:
     """The signature of the hand-written forward graph this call runs (``None``: it runs another path)."""
-    if not _hand_written_backward_applies(x_seq, v0, kw):
-        return None
-    keep = bool(kw.get("keep_state", True)) or (
-        torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad)
-    )
-    return (_key(x_seq, v0), _forward_cfg(kw), keep)
+    return _signature(x_seq, v0, kw) if _hand_written_backward_applies(x_seq, v0, kw) else None
 
 
 class _LIFCompiledFn(torch.autograd.Function):
@@ -408,23 +413,19 @@ def _run(x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor 
         key = (_key(x_seq, v0), tuple(sorted((k, v) for k, v in kw.items() if k not in ("k", "surrogate"))))
         sur = kw.get("surrogate")
         return _get("ref", (*key, type(sur), getattr(sur, "alpha", None)))(x_seq, v0, **kw)
-    fcfg = _forward_cfg(kw)
-    gkey = (_key(x_seq, v0), fcfg)
-    if torch.is_grad_enabled() and (x_seq.requires_grad or v0.requires_grad):
+    key = _signature(x_seq, v0, kw)
+    shapes, fcfg, keep = key
+    if _training(x_seq, v0):
         sur = kw["surrogate"]
         cfg = (*fcfg, bool(kw.get("detach_reset", False)))
         out = _LIFCompiledFn.apply(x_seq, v0, (*cfg, sur.name, sur.alpha))
-        keep = True
     else:
-        keep = bool(kw.get("keep_state", True))
         with torch.no_grad():  # one traced graph for inference and training forward (grad mode is guarded)
             if keep:
-                out = _get("fwd", gkey)(x_seq, v0, *fcfg)
+                out = _get("fwd", (shapes, fcfg))(x_seq, v0, *fcfg)
             else:
-                out = _get("spk", gkey)(x_seq, v0, *fcfg), None
-    key = (*gkey, keep)  # = _forward_key(x_seq, v0, kw)
-    if key not in _done:
-        _mark_done(key)
+                out = _get("spk", (shapes, fcfg))(x_seq, v0, *fcfg), None
+    _mark_done(key)
     return out
 
 

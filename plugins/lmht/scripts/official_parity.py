@@ -60,6 +60,7 @@ from zoo_core.testing_parity import (
     randomise_state_dict,
     report,
     state_diff,
+    summarise,
     wanted,
 )
 
@@ -398,12 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_default_dtype(D)
     warnings.filterwarnings("ignore", category=FutureWarning)  # timm deprecations in the official imports
     results = [run() for name, run in configurations(tol) if wanted(args, name)]
-    ok = bool(results) and all(results)
-    print(
-        f"{sum(results)}/{len(results)} configurations pass: " + ("ALL PASS" if ok else "SOME FAILED"),
-        flush=True,
-    )
-    return 0 if ok else 1
+    return summarise(results)
 
 
 if __name__ == "__main__":

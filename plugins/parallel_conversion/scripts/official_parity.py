@@ -57,6 +57,7 @@ from zoo_core.testing_parity import (
     randomise_state_dict,
     report,
     state_diff,
+    summarise,
     wanted,
 )
 
@@ -348,12 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         ("training-free resnet18", lambda: training_free(8, tol)),
     ]
     results = [run() for name, run in configs if wanted(args, name)]
-    ok = bool(results) and all(results)
-    print(
-        f"{sum(results)}/{len(results)} configurations pass: " + ("ALL PASS" if ok else "SOME FAILED"),
-        flush=True,
-    )
-    return 0 if ok else 1
+    return summarise(results)
 
 
 if __name__ == "__main__":
