@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import zoo_core as zoo
-from zoo_core.kernels import select
+from zoo_core.kernels import lif_native, select
 from zoo_core.kernels.lif import lif_multistep_reference
 from zoo_core.kernels.lif_inplace import lif_multistep_inplace
 from zoo_core.neurons.surrogate import SURROGATES
@@ -47,7 +47,9 @@ def test_inplace_equals_the_reference_bit_for_bit(charge, reset, dtype):
     assert v0.data_ptr() != v.data_ptr()  # the initial state is not overwritten
 
 
-def test_automatic_selection_runs_it_for_inference_only():
+def test_automatic_selection_runs_it_for_inference_only(monkeypatch):
+    monkeypatch.setattr(lif_native, "is_built", lambda: False)  # else the C loop (test_kernel_native.py) runs
+    monkeypatch.setattr(lif_native, "_work", [0])
     x, v0, kw = _case(torch.float32, "tau_decay", "hard0")
     kw = {**kw, "detach_reset": False}
     with torch.no_grad():

@@ -113,7 +113,8 @@ def test_models_without_kernel_neurons_refuse_a_kernel(name):
 
 def test_unknown_kernel_name_is_a_clear_error():
     with pytest.raises(
-        ConfigError, match=r"'cuda_magic' is not an implementation .*compiled, inplace, reference, triton"
+        ConfigError,
+        match=r"'cuda_magic' is not an implementation .*compiled, inplace, native, reference, triton",
     ):
         zoo.create_model("spiking_cnn", kernel="cuda_magic")
     with pytest.raises(ConfigError, match="must be an implementation name"):

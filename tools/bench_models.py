@@ -3,7 +3,8 @@
 
 For each model (``--models``; default: one main model per plugin at a CPU-sized input, ``--full`` adds
 SpikingResformer-Ti at its official 224x224) and each ``lif_multistep`` path the model can use (``reference``,
-``inplace`` -- the default inference path, whose training calls run the reference --, ``compiled`` on the CPU,
+``inplace`` -- the reference's loop without its allocations, whose training calls run the reference --,
+``native`` (the C loop: the default inference path once built) and ``compiled`` on the CPU,
 ``triton`` on CUDA; models whose neurons run their own code have the reference only), plus ``spike_aware`` for
 models with a layer the spike-aware kernels can run (1x1 and patch convs, linears:
 ``zoo.create_model(name, spike_aware=True)``): the default inference path (``inplace`` where the neurons
@@ -241,8 +242,10 @@ def kernel_paths(model: torch.nn.Module, device: str, requested: list[str] | Non
     if any(getattr(type(m), "kernel_ops", None) for m in model.modules()):
         impls = implementations("lif_multistep")
         paths.append("inplace")  # inplace: the default inference path (its training calls run the reference)
-        if device == "cpu" and impls["compiled"].available is not None and impls["compiled"].available():
-            paths.append("compiled")
+        for impl in ("native", "compiled"):  # the C loop (built once per machine) and the inductor loop
+            k = impls.get(impl)
+            if device == "cpu" and k is not None and k.available is not None and k.available():
+                paths.append(impl)
         if device == "cuda" and impls["triton"].available is not None and impls["triton"].available():
             paths.append("triton")
     if device == "cpu":  # the spike-aware alternates are CPU kernels
@@ -445,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--kernels",
         default=None,
-        help="comma-separated paths to run: reference, inplace, compiled, triton, spike_aware (default: all "
+        help="comma-separated paths to run: reference, inplace, native, compiled, triton, spike_aware (default: all "
         "available; the reference always runs, as the baseline of every ratio; --official adds official)",
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from .data import MovingDigits, cifar10_dvs, digits, digits_70_30
 from .info import ZOO_CORE_PAPER, Paper, WeightInfo
-from .kernels import lif_compiled, lif_inplace, lif_triton, spike_conv
+from .kernels import lif_compiled, lif_inplace, lif_native, lif_triton, spike_conv
 from .kernels.lif import lif_multistep_reference
 from .learning import BPTT
 from .models.spiking_cnn import SpikingCNN
@@ -161,6 +161,18 @@ def register_kernels(register: Any) -> None:
         available=lif_compiled.available,
         prefer=_auto_compile,
         description="torch.compile'd loop over x.unbind(0), compiled once per shape; large CPU tensors",
+    )
+    register(
+        "lif_multistep",
+        "native",
+        lif_native.lif_multistep_native,
+        devices=("cpu",),
+        priority=15,
+        supports=lif_native.supports,
+        available=lif_native.available,
+        prefer=lif_native.prefer,
+        description="hand-written C loop over blocks of neurons, built once per machine with the C compiler; "
+        "float32/float64 IF/LIF on CPU",
     )
     register(
         "lif_multistep",
