@@ -100,6 +100,9 @@ def test_backward_is_the_unfused_formula_bit_for_bit_and_the_reference_to_roundi
     gx_e, gv_e = lc._lif_backward(x, v0, gs, gv, *cfg_b)  # eager: every operation rounds to dtype
     gx, gv0 = ln.native_backward(x, v0, gs, gv, kw)
     assert torch.equal(_bits(gx), _bits(gx_e)) and torch.equal(_bits(gv0), _bits(gv_e))
+    unused = ln.native_backward(x, v0, gs, None, kw)  # V_T not used: its gradient is zero, never materialised
+    zeros = lc._lif_backward(x, v0, gs, torch.zeros_like(gv), *cfg_b)
+    assert all(torch.equal(_bits(a), _bits(b)) for a, b in zip(unused, zeros))
     # through autograd, against the reference's own graph
     xr, vr0 = x.clone().requires_grad_(), v0.clone().requires_grad_()
     s_n, v_n = ln.lif_multistep_native(xr, vr0, **kw)
@@ -110,6 +113,23 @@ def test_backward_is_the_unfused_formula_bit_for_bit_and_the_reference_to_roundi
     tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
     for a, b in zip(grads_n, grads_r):
         torch.testing.assert_close(a, b, **tol)
+
+
+def test_training_without_the_final_membrane_writes_none_and_its_gradients_agree():
+    x, v0 = _inputs(SHAPES["blocks"], torch.float32, special=False)
+    x.requires_grad_()
+    kw = _kw(CONFIGS["lif-tau3-reset"])
+    gs = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    s_drop, v_drop = ln.lif_multistep_native(x, v0, keep_state=False, **kw)
+    s_keep, _ = ln.lif_multistep_native(x, v0, **kw)
+    assert v_drop is None and torch.equal(s_drop, s_keep)
+    (g_drop,) = torch.autograd.grad(s_drop, x, gs)
+    (g_keep,) = torch.autograd.grad(s_keep, x, gs)  # V_T unused: autograd passes no gradient for it
+    assert torch.equal(_bits(g_drop), _bits(g_keep))
+    _, v_only = ln.lif_multistep_native(x, v0, **kw)  # only V_T used: the spikes' gradient is zero
+    (g_v,) = torch.autograd.grad(v_only.sum(), x)
+    (g_v_ref,) = torch.autograd.grad(lif_multistep_reference(x, v0, **kw)[1].sum(), x)
+    torch.testing.assert_close(g_v, g_v_ref, rtol=1e-5, atol=1e-6)
 
 
 def test_neuron_with_the_native_kernel_equals_the_reference_and_streams():

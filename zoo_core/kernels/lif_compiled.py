@@ -36,7 +36,8 @@ compiled forward also leaves a marker there, which tells automatic selection the
   already compiled in the process always take it. :data:`COMPILE_COST_S` and :data:`SAVED_NS_PER_STEP` are
   the costs measured on this machine (``tools/bench_models.py`` prints them: "compile s"). Until then an
   inference call runs ``lif_multistep:inplace`` (:mod:`zoo_core.kernels.lif_inplace`), the reference's loop
-  without its allocations.
+  without its allocations. Calls that ``lif_multistep:native`` (:mod:`zoo_core.kernels.lif_native`, the loop in
+  C, higher priority) supports go there instead once its library is built.
   Training calls stay on the reference (their gradients round differently, and would then depend on
   the state of the cache).
 * ``1``: the opt-in of earlier versions: compiled for every call (training included) with at least

@@ -220,13 +220,13 @@ int lif_backward_$S(const $R* x, const $R* v0, int v0_step, const $R* gs, const 
     for (int64_t b = lo; b < hi; b += BBLOCK) { \
         int64_t n = hi - b < BBLOCK ? hi - b : BBLOCK; \
         if (v0_step) prefetch_l2((const char*)(v0 + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
-        prefetch_l2((const char*)(gvT + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
+        if (gvT) prefetch_l2((const char*)(gvT + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
         load_v0_$S(vb, v0, b, n, v0_step); \
         for (int64_t t = 0; t < T; ++t) {  /* recompute H_t of this block */ \
             PF_X((const char*)(x + t * N + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
             fwd_${S}_##M##_##HARD##_1_##P(x + t * N + b, hbuf + t * BBLOCK, vb, n, tau, inv, c_nd, vth, vr); \
         } \
-        memcpy(vb, gvT + b, n * sizeof($R)); \
+        if (gvT) memcpy(vb, gvT + b, n * sizeof($R)); else memset(vb, 0, n * sizeof($R)); /* +0: V_T unused */ \
         for (int64_t t = T - 1; t >= 0; --t) { \
             prefetch_l2((const char*)(gs + t * N + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
             surrogate_$S(sur, hbuf + t * BBLOCK, sg, n, vth, p1, p2); \
@@ -533,11 +533,12 @@ def native_forward(
 
 
 def native_backward(
-    x_seq: Tensor, v0: Tensor, grad_s: Tensor, grad_v: Tensor, kw: dict[str, Any]
+    x_seq: Tensor, v0: Tensor, grad_s: Tensor, grad_v: Tensor | None, kw: dict[str, Any]
 ) -> tuple[Tensor, Tensor]:
-    """``(dL/dX, dL/dV_0)`` from the C backward (``_lif_backward``'s operations)."""
+    """``(dL/dX, dL/dV_0)`` from the C backward (``_lif_backward``'s operations; ``grad_v=None``: :math:`V_T` was
+    not used, its gradient is zero)."""
     x, (v, v_step) = x_seq.contiguous(), _initial(v0)
-    gs, gv = grad_s.contiguous(), grad_v.contiguous()
+    gs, gv = grad_s.contiguous(), None if grad_v is None else grad_v.contiguous()
     mode, hard, pow2, tau, inv, c_nd, vth, vr = _config(kw, x.dtype)
     sur = kw["surrogate"]
     alpha = float(sur.alpha)
@@ -548,7 +549,15 @@ def native_backward(
     fn = getattr(library(), f"lif_backward_{_TYPES[x.dtype]['S']}")
     T, n = x.shape[0], x[0].numel()
     detach = int(bool(kw.get("detach_reset", False)))
-    ptrs = (x.data_ptr(), v.data_ptr(), v_step, gs.data_ptr(), gv.data_ptr(), gx.data_ptr(), gv0.data_ptr())
+    ptrs = (
+        x.data_ptr(),
+        v.data_ptr(),
+        v_step,
+        gs.data_ptr(),
+        None if gv is None else gv.data_ptr(),
+        gx.data_ptr(),
+        gv0.data_ptr(),
+    )
     cfg = (mode, hard, detach, code, pow2, tau, inv, c_nd, vth, vr, p1, p2, _stream(gx))
     status = _parallel(lambda lo, hi: fn(*ptrs, T, n, lo, hi, *cfg), n)
     if any(status):
@@ -557,17 +566,26 @@ def native_backward(
 
 
 class _LIFNativeFn(torch.autograd.Function):
+    """Forward and backward through the C loop. With ``keep_state=False`` (a neuron outside streaming mode) the
+    forward writes no :math:`V_T` and returns ``None`` for it, and the backward takes its gradient as zero without
+    autograd materialising a tensor of zeros."""
+
     @staticmethod
-    def forward(ctx: Any, x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        s, v_t = native_forward(x_seq, v0, kw, keep_state=True)
+    def forward(ctx: Any, x_seq: Tensor, v0: Tensor, kw: dict[str, Any]) -> tuple[Tensor, Tensor | None]:  # type: ignore[override]
+        s, v_t = native_forward(x_seq, v0, kw, keep_state=bool(kw.get("keep_state", True)))
         ctx.save_for_backward(x_seq, v0)
         ctx.kw = kw
+        ctx.set_materialize_grads(False)
         return s, v_t
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_s: Tensor, grad_v: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+    def backward(
+        ctx: Any, grad_s: Tensor | None, grad_v: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
         x_seq, v0 = ctx.saved_tensors
+        if grad_s is None:  # only V_T was used
+            grad_s = torch.zeros_like(x_seq)
         gx, gv0 = native_backward(x_seq, v0, grad_s, grad_v, ctx.kw)
         return (gx if ctx.needs_input_grad[0] else None, gv0 if ctx.needs_input_grad[1] else None, None)
 
