@@ -14,7 +14,7 @@ import zoo_core as zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 #: plugins whose official_parity.py has the bench hook
-HOOKED = ("spikingresformer", "lmht", "parallel_conversion", "sparse_grad", "stc")
+HOOKED = ("spikingresformer", "lmht", "parallel_conversion", "sparse_grad", "stc", "empf")
 
 
 @pytest.fixture(scope="module")

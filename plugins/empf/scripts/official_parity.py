@@ -9,26 +9,26 @@ Keep that copy outside this repository. For each configuration the script loads 
 networks and prints the max abs differences of the per-step logits (train and eval mode), of the gradients of
 sum_t CE(z_t, y), of the BatchNorm running statistics after the train-mode pass and of the deployed
 (``reset_BConv`` / :func:`zoo_empf.deploy`) outputs.
+
+``tools/bench_models.py --official empf=OFFICIAL_DIR`` times the official ResNet-18 beside the zoo's through the
+``BENCH`` / :func:`bench_official` hook below (the official modules are imported only then, or by :func:`main`).
 """
 
 import sys
 import time
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 import zoo_core as zoo
 
 from zoo_empf import deploy
 
-if len(sys.argv) != 2:
-    raise SystemExit(__doc__)
-sys.path.insert(0, sys.argv[1])
-import resnet as off_resnet
-import vgg as off_vgg
-from utils import reset_BConv, reset_model
-
-torch.set_num_threads(1)
 D = torch.float64
+
+#: ``tools/bench_models.py --official empf=DIR``: (model, constructor overrides, batch)
+BENCH = [("empf_resnet18", {"T": 2, "num_classes": 10}, 4)]
+BENCH_NEURONS = ("OnlineNeuron", "LIFNeuron")  # the official spiking modules (modules.py)
 
 
 def randomise(sd, seed):
@@ -55,13 +55,31 @@ def randomise(sd, seed):
 
 
 def official_steps(m, x):
+    from utils import reset_model  # the official checkout (OFFICIAL_DIR)
+
     reset_model(m)
     outs = [m(x_t) for x_t in x.unbind(0)]
     reset_model(m)
     return torch.stack(outs)
 
 
+def bench_official(name: str, cfg: dict, model: nn.Module, device: str):
+    """(official ResNet-18 with ``model``'s float32 weights, ``run``): ``run(x)`` is the mean over T of the
+    official per-step logits for the image repeated T times, as the zoo model's forward."""
+    import resnet as off_resnet  # the official checkout (OFFICIAL_DIR)
+
+    if name != "empf_resnet18":
+        raise ValueError(f"bench_official: no official builder for {name!r}")
+    T = model.T
+    off = off_resnet.resnet18(T, num_classes=cfg.get("num_classes", 100))
+    off.load_state_dict(model.state_dict())  # the same keys in the same order (compare() asserts it)
+    off = off.to(device)
+    return off, lambda x: official_steps(off, x.unsqueeze(0).expand(T, *x.shape)).mean(0)
+
+
 def compare(label, off, zm, x, y):
+    from utils import reset_BConv  # the official checkout (OFFICIAL_DIR)
+
     sd = randomise(off.state_dict(), 0)
     off.load_state_dict(sd)
     zm.load_state_dict(sd, strict=True)
@@ -104,83 +122,107 @@ def compare(label, off, zm, x, y):
     )
 
 
-g = torch.Generator().manual_seed(1)
-T = 4
-x = torch.rand(T, 2, 3, 16, 16, generator=g, dtype=D) * 2 - 1
-y = torch.tensor([1, 7])
-t0 = time.time()
-compare(
-    "resnet18 binary CIFAR-10",
-    off_resnet.resnet18(T, num_classes=10).double(),
-    zoo.create_model("empf_resnet18", T=T, num_classes=10).double(),
-    x,
-    y,
-)
-compare(
-    "resnet18 ternary+parallel+mem_bn+eca1+4bit CIFAR-100",
-    off_resnet.resnet18(
-        T, num_classes=100, use_ternary=True, parallel_mode=True, mem_bn=True, use_eca=1, mode="compression"
-    ).double(),
-    zoo.create_model(
-        "empf_resnet18",
-        T=T,
-        num_classes=100,
-        use_ternary=True,
-        parallel_mode=True,
-        mem_bn=True,
-        use_eca=1,
-        mode="compression",
-    ).double(),
-    x,
-    y,
-)
-compare(
-    "resnet18 ternary+parallel+mem_bn+eca2",
-    off_resnet.resnet18(
-        T, num_classes=100, use_ternary=True, parallel_mode=True, mem_bn=True, use_eca=2
-    ).double(),
-    zoo.create_model(
-        "empf_resnet18", T=T, num_classes=100, use_ternary=True, parallel_mode=True, mem_bn=True, use_eca=2
-    ).double(),
-    x,
-    y,
-)
-compare(
-    "resnet19 binary",
-    off_resnet.resnet19(T, num_classes=10, use_resnet19=True).double(),
-    zoo.create_model("empf_resnet19", T=T, num_classes=10).double(),
-    x,
-    y,
-)
-compare(
-    "resnet18 LIF BPTT (use_lif=vanilla)",
-    off_resnet.resnet18(T, num_classes=10, use_lif="vanilla").double(),
-    zoo.create_model("empf_resnet18", T=T, num_classes=10, use_lif="vanilla").double(),
-    x * 3,
-    y,
-)
-xd = torch.rand(T, 2, 2, 48, 48, generator=g, dtype=D)
-compare(
-    "vgg11 DVS binary",
-    off_vgg.vgg11(T, 10, False, True, 0, False, "vanilla").double(),
-    zoo.create_model("empf_vgg11", T=T).double(),
-    xd,
-    y,
-)
-compare(
-    "vgg11 DVS ternary+eca+mem_bn",
-    off_vgg.vgg11(T, 10, True, True, 1, True, "compression").double(),
-    zoo.create_model(
-        "empf_vgg11", T=T, use_ternary=True, use_eca=1, use_mem_bn=True, mode="compression"
-    ).double(),
-    xd,
-    y,
-)
-compare(
-    "vgg13 CIFAR binary",
-    off_vgg.vgg13(T, 100, False, False, 0, False, "vanilla").double(),
-    zoo.create_model("empf_vgg13", T=T).double(),
-    x,
-    y,
-)
-print(f"done in {time.time() - t0:.0f} s")
+def main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise SystemExit(__doc__)
+    sys.path.insert(0, argv[0])
+    import resnet as off_resnet  # the official checkout
+    import vgg as off_vgg  # the official checkout
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(1)
+    T = 4
+    x = torch.rand(T, 2, 3, 16, 16, generator=g, dtype=D) * 2 - 1
+    y = torch.tensor([1, 7])
+    t0 = time.time()
+    compare(
+        "resnet18 binary CIFAR-10",
+        off_resnet.resnet18(T, num_classes=10).double(),
+        zoo.create_model("empf_resnet18", T=T, num_classes=10).double(),
+        x,
+        y,
+    )
+    compare(
+        "resnet18 ternary+parallel+mem_bn+eca1+4bit CIFAR-100",
+        off_resnet.resnet18(
+            T,
+            num_classes=100,
+            use_ternary=True,
+            parallel_mode=True,
+            mem_bn=True,
+            use_eca=1,
+            mode="compression",
+        ).double(),
+        zoo.create_model(
+            "empf_resnet18",
+            T=T,
+            num_classes=100,
+            use_ternary=True,
+            parallel_mode=True,
+            mem_bn=True,
+            use_eca=1,
+            mode="compression",
+        ).double(),
+        x,
+        y,
+    )
+    compare(
+        "resnet18 ternary+parallel+mem_bn+eca2",
+        off_resnet.resnet18(
+            T, num_classes=100, use_ternary=True, parallel_mode=True, mem_bn=True, use_eca=2
+        ).double(),
+        zoo.create_model(
+            "empf_resnet18",
+            T=T,
+            num_classes=100,
+            use_ternary=True,
+            parallel_mode=True,
+            mem_bn=True,
+            use_eca=2,
+        ).double(),
+        x,
+        y,
+    )
+    compare(
+        "resnet19 binary",
+        off_resnet.resnet19(T, num_classes=10, use_resnet19=True).double(),
+        zoo.create_model("empf_resnet19", T=T, num_classes=10).double(),
+        x,
+        y,
+    )
+    compare(
+        "resnet18 LIF BPTT (use_lif=vanilla)",
+        off_resnet.resnet18(T, num_classes=10, use_lif="vanilla").double(),
+        zoo.create_model("empf_resnet18", T=T, num_classes=10, use_lif="vanilla").double(),
+        x * 3,
+        y,
+    )
+    xd = torch.rand(T, 2, 2, 48, 48, generator=g, dtype=D)
+    compare(
+        "vgg11 DVS binary",
+        off_vgg.vgg11(T, 10, False, True, 0, False, "vanilla").double(),
+        zoo.create_model("empf_vgg11", T=T).double(),
+        xd,
+        y,
+    )
+    compare(
+        "vgg11 DVS ternary+eca+mem_bn",
+        off_vgg.vgg11(T, 10, True, True, 1, True, "compression").double(),
+        zoo.create_model(
+            "empf_vgg11", T=T, use_ternary=True, use_eca=1, use_mem_bn=True, mode="compression"
+        ).double(),
+        xd,
+        y,
+    )
+    compare(
+        "vgg13 CIFAR binary",
+        off_vgg.vgg13(T, 100, False, False, 0, False, "vanilla").double(),
+        zoo.create_model("empf_vgg13", T=T).double(),
+        x,
+        y,
+    )
+    print(f"done in {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
