@@ -11,8 +11,10 @@ ready in about a millisecond. It needs no ``torch.compile``. What makes it faste
   walks all ``T`` rows at once, 8 or 16 neurons at a time: ``2T`` streams at a stride of ``N`` floats. When
   ``N`` is a multiple of 1024 (the benchmark's ``[32, 64, 32, 32]``, most feature maps) every stream maps to
   the same cache sets, and at ``T = 16`` the hardware prefetchers no longer keep up.
-* **Software prefetch** of every row about 16 row-visits ahead, and of the per-block vectors (``v0``, the
-  incoming gradient of :math:`V_T`) too: without it a backward at ``T = 4`` ran at half speed, stalled on them.
+* **Software prefetch** of every row about 16 row-visits ahead (64 in the backward), and of the per-block vectors
+  (``v0``, the incoming gradient of :math:`V_T`) too: without it a backward at ``T = 4`` ran at half speed,
+  stalled on them. The backward's speed still varies between processes with where their pages land (1.1-2.2 G
+  neuron-steps/s at ``T = 16`` over twelve fresh processes); the forward's does not.
 * **Streaming stores.** Outputs larger than :data:`STREAM_MIN_BYTES` are written with non-temporal stores
   (``vmovntps``): a normal store first reads the line it writes (read-for-ownership), so a spike write cost a
   read and a write; streamed, it costs the write only. Smaller outputs use normal stores, which leave them in
@@ -82,8 +84,8 @@ _COMMON = r"""
 #ifndef BBLOCK
 #define BBLOCK 64
 #endif
-/* rows of prefetch distance: measured over fresh processes (their physical pages differ), the backward at
-   T = 4 and 16 varied least with 64 */
+/* rows of prefetch distance (the backward's lines wait longer between prefetch and use); the backward's speed
+   varies between processes with where their pages land, 1.1-2.2 G steps/s at T = 16, with any distance tried */
 #define PF_ROWS 16
 #define PF_ROWS_BACKWARD 64
 #define PF_X prefetch_l2
