@@ -41,6 +41,7 @@ are split into one contiguous range per thread (:mod:`ctypes` releases the GIL d
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import math
 import os
@@ -82,15 +83,11 @@ _COMMON = r"""
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
-#define BLOCK 64
-#ifndef BBLOCK
-#define BBLOCK 64
-#endif
+#define BLOCK @BLOCK@
 /* rows of prefetch distance (the backward's lines wait longer between prefetch and use); the backward's speed
    varies between processes with where their pages land, 1.1-2.2 G steps/s at T = 16, with any distance tried */
 #define PF_ROWS 16
 #define PF_ROWS_BACKWARD 64
-#define PF_X prefetch_l2
 
 /* prefetch rows ahead of use: NTA (into L1, bypassing the outer caches) for the forward's single pass, into L2
    (locality 1) for the backward, whose lines wait longer between prefetch and use */
@@ -107,7 +104,8 @@ static void fence(void) {
 }
 """
 
-# One copy per dtype ($R the C type, $S the suffix, $W the bytes of a streaming store's alignment).
+# One copy per dtype (values from _typed: $R the C type, $S the symbols' suffix, $F libm's suffix, $STREAM256 /
+# $STREAM128 a streaming store of one vector).
 # Charge modes: 0 IF, 1 decay_input with V_r = 0 (or soft), 2 decay_input, 3 no decay_input with V_r = 0, 4 no
 # decay_input. Every expression is lif_charge's / _fire_reset's / _lif_backward's, operation for operation.
 _TYPED = Template(r"""
@@ -216,30 +214,30 @@ int lif_backward_$S(const $R* x, const $R* v0, int v0_step, const $R* gs, const 
                     int64_t N, int64_t lo, int64_t hi, int charge, int hard, int detach, int sur, int pow2, $R tau,
                     $R inv, $R c_nd, $R vth, $R vr, $R p1, $R p2, int stream) {
     /* H_t of one block, then its gradient rows: written out together at the block's end */
-    $R* hbuf = ($R*)aligned_alloc(64, (size_t)2 * T * BBLOCK * sizeof($R));
+    $R* hbuf = ($R*)aligned_alloc(64, (size_t)2 * T * BLOCK * sizeof($R));
     if (!hbuf) return 1;
-    $R* gbuf = hbuf + T * BBLOCK;
-    $R vb[BBLOCK] __attribute__((aligned(64)));
-    $R sg[BBLOCK] __attribute__((aligned(64)));
+    $R* gbuf = hbuf + T * BLOCK;
+    $R vb[BLOCK] __attribute__((aligned(64)));
+    $R sg[BLOCK] __attribute__((aligned(64)));
     const int64_t ahead = T >= PF_ROWS_BACKWARD ? 1 : (PF_ROWS_BACKWARD + T - 1) / T;
 #define BWD_LOOP_$S(M, HARD, P) \
-    for (int64_t b = lo; b < hi; b += BBLOCK) { \
-        int64_t n = hi - b < BBLOCK ? hi - b : BBLOCK; \
-        if (v0_step) prefetch_l2((const char*)(v0 + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
-        if (gvT) prefetch_l2((const char*)(gvT + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
+    for (int64_t b = lo; b < hi; b += BLOCK) { \
+        int64_t n = hi - b < BLOCK ? hi - b : BLOCK; \
+        if (v0_step) prefetch_l2((const char*)(v0 + b + ahead * BLOCK), BLOCK * sizeof($R)); \
+        if (gvT) prefetch_l2((const char*)(gvT + b + ahead * BLOCK), BLOCK * sizeof($R)); \
         load_v0_$S(vb, v0, b, n, v0_step); \
         for (int64_t t = 0; t < T; ++t) {  /* recompute H_t of this block */ \
-            PF_X((const char*)(x + t * N + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
-            fwd_${S}_##M##_##HARD##_1_##P(x + t * N + b, hbuf + t * BBLOCK, vb, n, tau, inv, c_nd, vth, vr); \
+            prefetch_l2((const char*)(x + t * N + b + ahead * BLOCK), BLOCK * sizeof($R)); \
+            fwd_${S}_##M##_##HARD##_1_##P(x + t * N + b, hbuf + t * BLOCK, vb, n, tau, inv, c_nd, vth, vr); \
         } \
         if (gvT) memcpy(vb, gvT + b, n * sizeof($R)); else memset(vb, 0, n * sizeof($R)); /* +0: V_T unused */ \
         for (int64_t t = T - 1; t >= 0; --t) { \
-            prefetch_l2((const char*)(gs + t * N + b + ahead * BBLOCK), BBLOCK * sizeof($R)); \
-            surrogate_$S(sur, hbuf + t * BBLOCK, sg, n, vth, p1, p2); \
-            bwd_${S}_##M##_##HARD##_##P(hbuf + t * BBLOCK, sg, gs + t * N + b, vb, gbuf + t * BBLOCK, n, detach, \
+            prefetch_l2((const char*)(gs + t * N + b + ahead * BLOCK), BLOCK * sizeof($R)); \
+            surrogate_$S(sur, hbuf + t * BLOCK, sg, n, vth, p1, p2); \
+            bwd_${S}_##M##_##HARD##_##P(hbuf + t * BLOCK, sg, gs + t * N + b, vb, gbuf + t * BLOCK, n, detach, \
                                         tau, inv, c_nd, vth, vr); \
         } \
-        for (int64_t t = 0; t < T; ++t) put_$S(gx + t * N + b, gbuf + t * BBLOCK, n, stream); \
+        for (int64_t t = 0; t < T; ++t) put_$S(gx + t * N + b, gbuf + t * BLOCK, n, stream); \
         put_$S(gv0 + b, vb, n, stream); \
     }
 #define BWD_CASE_$S(M) case M: \
@@ -263,7 +261,7 @@ def _typed(c_type: str, suffix: str, libm: str, vec: str) -> dict[str, str]:
 
 _TYPES = {torch.float32: _typed("float", "f32", "f", "ps"), torch.float64: _typed("double", "f64", "", "pd")}
 _CTYPE = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
-SOURCE = _COMMON + "".join(_TYPED.substitute(**kw) for kw in _TYPES.values())
+SOURCE = _COMMON.replace("@BLOCK@", str(BLOCK)) + "".join(_TYPED.substitute(**kw) for kw in _TYPES.values())
 
 
 def _flags() -> list[str]:
@@ -293,10 +291,16 @@ def _flags() -> list[str]:
 
 
 def _compiler() -> str | None:
-    """``$CC`` if set (then only it), else the first of ``cc``, ``gcc``, ``clang`` on ``PATH``."""
-    if os.environ.get("CC"):
-        return os.environ["CC"] if shutil.which(os.environ["CC"]) else None
-    return next((cc for cc in ("cc", "gcc", "clang") if shutil.which(cc)), None)
+    """``$CC`` if set (then only it), else the first of ``cc``, ``gcc``, ``clang`` on ``PATH`` (looked up once per
+    ``CC`` and ``PATH``: :func:`available` asks on every dispatch until the library is loaded)."""
+    return _find_compiler(os.environ.get("CC") or None, os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_compiler(cc: str | None, path: str | None) -> str | None:
+    if cc:
+        return cc if shutil.which(cc, path=path) else None
+    return next((c for c in ("cc", "gcc", "clang") if shutil.which(c, path=path)), None)
 
 
 _lib: list[Any] = []  # the loaded library, once
@@ -561,7 +565,9 @@ def native_backward(
     cfg = (mode, hard, detach, code, pow2, tau, inv, c_nd, vth, vr, p1, p2, _stream(gx))
     status = _parallel(lambda lo, hi: fn(*ptrs, T, n, lo, hi, *cfg), n)
     if any(status):
-        raise MemoryError(f"lif_multistep:native backward could not allocate {T} x {BLOCK} scratch values")
+        raise MemoryError(
+            f"lif_multistep:native backward could not allocate 2 x {T} x {BLOCK} scratch values"
+        )
     return gx, gv0
 
 
