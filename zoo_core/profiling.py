@@ -657,7 +657,24 @@ def _targets(model: nn.Module, rules: Mapping[str, Any]) -> list[tuple[str, nn.M
     return out
 
 
-def _infer_batch(inputs: Any, batch_size: int | None) -> int:
+def _declared_batch_dim(model: nn.Module, rank: int) -> int | None:
+    """Where a zoo-built model's declared input of ``rank`` dimensions keeps its batch (``"B"`` in its I/O spec:
+    the model's own, else its task's); ``None`` for other models, or when no declared input has that rank."""
+    name = getattr(model, "zoo_name", None)
+    if not isinstance(name, str):
+        return None
+    regs = runtime().registries
+    if name not in regs["model"]:
+        return None
+    info = regs["model"].get(name).info
+    io = info.io or regs["task"].get(info.task).info.io  # type: ignore[attr-defined]
+    for spec in io.inputs:
+        if len(spec.shape) == rank and "B" in spec.shape:
+            return spec.shape.index("B")
+    return None
+
+
+def _infer_batch(inputs: Any, batch_size: int | None, model: nn.Module | None = None) -> int:
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"zoo.profile: batch_size must be a positive integer, got {batch_size!r}")
@@ -668,7 +685,10 @@ def _infer_batch(inputs: Any, batch_size: int | None) -> int:
             "zoo.profile: cannot infer the batch size from the inputs (no tensor with a batch dimension); "
             "pass batch_size="
         )
-    b = int(x.shape[1] if x.dim() == 5 else x.shape[0])
+    dim = _declared_batch_dim(model, x.dim()) if model is not None else None
+    if dim is None:  # not a zoo model: the zoo's classifier layouts, [T, B, C, H, W] or [B, ...]
+        dim = 1 if x.dim() == 5 else 0
+    b = int(x.shape[dim])
     if b < 1:
         raise InputError(f"zoo.profile: the input has an empty batch (shape {tuple(x.shape)})")
     return b
@@ -773,8 +793,9 @@ def profile(
     Args:
         model: any ``nn.Module``.
         inputs: a tensor (``model(inputs)``), a tuple/list (``model(*inputs)``) or a dict (``model(**inputs)``).
-        batch_size: samples in ``inputs``; inferred from the first tensor: dim 1 of a 5-D ``[T, B, C, H, W]``
-            input, else dim 0 (pass it for ``[T, B, N]`` sequences).
+        batch_size: samples in ``inputs``; inferred from the first tensor: for a model built by the zoo, the
+            ``"B"`` dimension of its declared input of that rank (``[B, T, C, H, W]`` for a predictor); otherwise
+            dim 1 of a 5-D ``[T, B, C, H, W]`` input, else dim 0 (pass it for ``[T, B, N]`` sequences).
         e_mac_pj, e_sop_pj: override the convention's energy per MAC and per SOP (every spike kind) in pJ.
         spikes: ``"auto"`` (default): count by the neurons' declared spike kinds. ``"binary"``: an input is spikes
             only when it holds only 0/1 (declared kinds ignored). ``"events"``: every neuron output is graded
@@ -833,7 +854,7 @@ def profile_conventions(
     for what, v in (("e_mac_pj", e_mac_pj), ("e_sop_pj", e_sop_pj)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
             raise ConfigError(f"zoo.profile: {what} must be a finite number of pJ >= 0, got {v!r}")
-    batch = _infer_batch(inputs, batch_size)
+    batch = _infer_batch(inputs, batch_size, model)
     kinds = {id(m): _neuron_kind(m) for m in model.modules() if isinstance(m, BaseNeuron)}
     if spikes == "auto":
         mode = "kinds" if any(k != "binary" for k in kinds.values()) else "binary"

@@ -248,3 +248,16 @@ def test_stclif_predictor_equals_a_functional_re_implementation():
         y = m(x)
     assert y.abs().max() > 0
     assert torch.equal(y, ref)
+
+
+def test_profile_reads_the_batch_of_a_batch_first_predictor():
+    """``zoo.profile`` takes the batch from the model's declared ``[B, T, C, H, W]`` input, not from dim 1 (which
+    is a classifier's ``[T, B, ...]`` batch): per-sample MACs of a batch of 3 equal those of one sample."""
+    name = "spiking_predictor_stc_lif_mmnist"
+    m = zoo.create_model(name, **zoo.model_info(name).test_config).eval()
+    spec = zoo.model_info(name).io or zoo.task_info("video-prediction").io
+    x = torch.rand(spec.inputs[0].resolve(m.zoo_args, batch=3), generator=torch.Generator().manual_seed(0))
+    assert x.shape[0] == 3 and x.shape[1] not in (1, 3)  # dim 1 is time: the old guess read it as the batch
+    p3, p1 = zoo.profile(m, x), zoo.profile(m, x[:1])
+    assert (p3.batch_size, p1.batch_size) == (3, 1)
+    assert p3.macs == p1.macs > 0
