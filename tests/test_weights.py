@@ -172,6 +172,27 @@ def test_pickle_needs_opt_in_and_is_weights_only(tmp_path):
         load_official(tmp_path / "evil.pth", allow_pickle=True)
 
 
+def test_safetensors_is_recognised_by_content_not_by_name(tmp_path):
+    from safetensors.torch import save_file
+
+    from zoo_core.hub.official import is_safetensors
+
+    sd = {"w": torch.arange(3.0), "b": torch.ones(2, 2)}
+    save_file(sd, tmp_path / "pytorch_model.bin")  # safetensors under a pickle's name: no opt-in needed
+    got = load_official(tmp_path / "pytorch_model.bin")
+    assert got.keys() == sd.keys() and all(torch.equal(got[k], sd[k]) for k in sd)
+    torch.save(sd, tmp_path / "zip.pth")  # torch's zip pickle, and headers that only look like one
+    (tmp_path / "short.bin").write_bytes(b"\x02\x00")
+    (tmp_path / "toolong.bin").write_bytes((1000).to_bytes(8, "little") + b'{"a": 1}')
+    (tmp_path / "notjson.bin").write_bytes((4).to_bytes(8, "little") + b"{abc")
+    (tmp_path / "array.bin").write_bytes((2).to_bytes(8, "little") + b"[]")
+    assert is_safetensors(tmp_path / "pytorch_model.bin")
+    for bad in ("zip.pth", "short.bin", "toolong.bin", "notjson.bin", "array.bin"):
+        assert not is_safetensors(tmp_path / bad), bad
+        with pytest.raises(WeightsError, match="allow_pickle=True"):
+            load_official(tmp_path / bad)
+
+
 def test_save_needs_a_zoo_model(tmp_path):
     with pytest.raises(WeightsError, match=r"zoo\.create_model"):
         zoo.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")

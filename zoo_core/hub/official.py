@@ -1,6 +1,7 @@
 """Official checkpoints: read a paper's released file safely and unwrap its state dict.
 
-Safetensors files are read directly. A pickle can run code when loaded, so pickled ``.pth``/``.pt``/``.tar``
+Safetensors files are read directly, recognised by their content (an 8-byte header length, then a JSON
+header), whatever their name: Hub repositories also ship them as ``.bin`` or ``.pth``. A pickle can run code when loaded, so pickled ``.pth``/``.pt``/``.tar``
 files are refused unless the caller opts in (``allow_pickle=True``), and even then they are read with
 ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers. Mapping the keys to a zoo
 model's layout is the plugin's ``from_official`` hook (:func:`zoo_core.from_official`).
@@ -8,7 +9,9 @@ model's layout is the plugin's ``from_official`` hook (:func:`zoo_core.from_offi
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,33 @@ from torch import Tensor
 from ..errors import WeightsError
 from .folders import read_safetensors
 
-__all__ = ["load_official", "unwrap_state_dict"]
+__all__ = ["is_safetensors", "load_official", "unwrap_state_dict"]
+
+
+def is_safetensors(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` begins like a safetensors file: a little-endian u64 ``n`` that fits in the
+    file, then ``n`` bytes of a JSON object. Reads the header only; never unpickles anything."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return False
+        (n,) = struct.unpack("<Q", head)
+        if not 2 <= n <= min(size - 8, 100_000_000):  # safetensors caps its header at 100 MB
+            return False
+        first = f.read(1)
+        if first != b"{":
+            return False
+        try:
+            header = json.loads(first + f.read(n - 1))
+        except (UnicodeDecodeError, ValueError):
+            return False
+    return isinstance(header, dict)
 
 
 def load_official(path: str | os.PathLike[str], allow_pickle: bool = False) -> dict[str, Tensor]:
-    """Read an official checkpoint: safetensors always; pickled ``.pth``/``.pt``/``.tar`` only with opt-in.
+    """Read an official checkpoint: safetensors always (by name or by content); a pickle only with opt-in.
 
     A pickle can run code when loaded; even with ``allow_pickle=True`` the file is read with
     ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers. A top-level
@@ -31,7 +56,7 @@ def load_official(path: str | os.PathLike[str], allow_pickle: bool = False) -> d
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: checkpoint not found")
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or is_safetensors(path):
         return read_safetensors(path)
     if not allow_pickle:
         raise WeightsError(
