@@ -9,6 +9,7 @@ that are or are not aligned to a vector. Backward must equal, bit for bit, the u
 from __future__ import annotations
 
 import multiprocessing
+import os
 import warnings
 
 import pytest
@@ -284,8 +285,15 @@ def test_the_library_is_built_once_atomically_and_a_corrupt_file_is_rebuilt(sele
     assert path.is_relative_to(tmp_path) and not ln.is_built()
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x7fELF truncated")  # as a full disk or a killed copy might leave it
+    stale = [path.parent / f"lif_old{i}.so" for i in range(4)]  # older versions' builds, oldest first
+    for i, p in enumerate(stale):
+        p.write_bytes(b"old")
+        os.utime(p, (1e9 + i, 1e9 + i))
+    (path.parent / "notes.txt").write_text("not a build")
     ln.library()
-    assert ln.is_built() and sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporaries
+    assert ln.is_built()
+    kept = sorted(p.name for p in path.parent.iterdir())  # no temporaries; the KEEP_BUILDS newest builds
+    assert ln.KEEP_BUILDS == 3 and kept == sorted([path.name, "lif_old2.so", "lif_old3.so", "notes.txt"])
     x, v0 = _inputs(SHAPES["blocks"], torch.float64)
     with torch.no_grad():
         s, _ = ln.lif_multistep_native(x, v0, **_kw(CONFIGS["soft"]))

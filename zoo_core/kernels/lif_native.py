@@ -40,6 +40,7 @@ are split into one contiguous range per thread (:mod:`ctypes` releases the GIL d
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -72,6 +73,8 @@ BLOCK = 64
 STREAM_MIN_BYTES = 8 << 20
 #: surrogates whose derivative the C backward evaluates, with their code there
 BACKWARD_SURROGATES = {"atan": 0, "rectangular": 1, "triangular": 2}
+#: builds kept in the cache folder (a changed source or compiler adds one; the oldest beyond these are removed)
+KEEP_BUILDS = 3
 #: seconds to build the library (measured 3.3 s on this repository's 2-core AMD EPYC; once per machine)
 BUILD_COST_S = 4.0
 
@@ -351,6 +354,18 @@ def _build(path: Path) -> None:
                 f"{' '.join(cmd[:1])} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}"
             )
         os.replace(out, path)
+    _prune(path)
+
+
+def _prune(path: Path) -> None:
+    """Remove all but the :data:`KEEP_BUILDS` newest ``lif_*.so`` beside ``path`` (which is kept): older zoo
+    versions' builds. A process that still has one loaded keeps its mapping (Linux unlinks, it does not unmap)."""
+    with_times = []
+    for p in path.parent.glob("lif_*.so"):
+        with contextlib.suppress(OSError):  # removed by another process meanwhile
+            with_times.append((p.stat().st_mtime, p))
+    for _, p in sorted(t for t in with_times if t[1] != path)[::-1][KEEP_BUILDS - 1 :]:
+        p.unlink(missing_ok=True)
 
 
 def _load(path: Path) -> Any:

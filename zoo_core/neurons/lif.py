@@ -116,7 +116,9 @@ class IF(_LIFFamily):
         detach_reset: stop gradients through the reset term.
         surrogate: registered surrogate name (``zoo.list_surrogates()``) or a surrogate module.
         alpha: surrogate sharpness (``None``: the surrogate's default).
-        kernel: force a ``lif_multistep`` implementation (``"reference"``, ``"compiled"``, ``"triton"``).
+        kernel: force a ``lif_multistep`` implementation (``"reference"``, ``"inplace"``, ``"native"``,
+            ``"compiled"``, ``"triton"``: ``zoo_core.kernels.implementations("lif_multistep")``); ``None``: the
+            automatic choice.
         v_init: initial membrane potential :math:`V_0` of every sequence (``None``: the rest potential,
             ``v_reset`` or 0 with a soft reset).
     """
