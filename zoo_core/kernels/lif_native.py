@@ -14,7 +14,8 @@ ready in about a millisecond. It needs no ``torch.compile``. What makes it faste
 * **Software prefetch** of every row about 16 row-visits ahead (64 in the backward), and of the per-block vectors
   (``v0``, the incoming gradient of :math:`V_T`) too: without it a backward at ``T = 4`` ran at half speed,
   stalled on them. The backward's speed still varies between processes with where their pages land (1.1-2.2 G
-  neuron-steps/s at ``T = 16`` over twelve fresh processes); the forward's does not.
+  neuron-steps/s at ``T = 16`` over twelve fresh processes); the forward's does not. On 2 MiB pages (PyTorch's
+  ``THP_MEM_ALLOC_ENABLE=1``, set before the process starts) the slow tail goes: 1.94-2.29 G/s over six.
 * **Streaming stores.** Outputs larger than :data:`STREAM_MIN_BYTES` are written with non-temporal stores
   (``vmovntps``): a normal store first reads the line it writes (read-for-ownership), so a spike write cost a
   read and a write; streamed, it costs the write only. Smaller outputs use normal stores, which leave them in
