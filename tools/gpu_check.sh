@@ -5,12 +5,25 @@
 #   3. tools/bench_models.py --device cuda (every plugin's main model, each kernel path).
 # Everything it prints goes to stdout and, with OUT set, into $OUT/*.txt (and bench JSON where the tools write it).
 #   OUT=/tmp/gpu bash tools/gpu_check.sh
+# On a lent device machine (python3 with torch and triton, no network): run tools/gpu_prepare.sh here first, then
+#   run(command="bash tools/gpu_check.sh", carry=[".gpu"])
+# which installs .gpu/whl (zoo-core, the plugins, pydantic, SpikingJelly...) into a folder on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
+if [ -z "${PY:-}" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
 OUT=${OUT:-/tmp/zoo-gpu}
 mkdir -p "$OUT"
 unset TRITON_INTERPRET
+if [ -d .gpu/whl ]; then
+  SITE=${ZOO_GPU_SITE:-/tmp/zoo-gpu-site}
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .gpu/whl/*.whl \
+    || { echo "gpu_check: installing .gpu/whl failed" >&2; exit 1; }
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+  $PY -c "import zoo_core as zoo; print('zoo-core', zoo.__version__, 'models', len(zoo.list_models()), \
+'plugins', len(zoo.list_plugins()))" || exit 1
+fi
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
   $PY -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__, torch.cuda.get_device_name(0))"
