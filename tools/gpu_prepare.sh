@@ -9,13 +9,19 @@
 # manylinux x86-64. Then, with the device tool: run(command="bash tools/gpu_check.sh", carry=[".gpu"]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
+PY=$(realpath -s "$(command -v "${PY:-.venv/bin/python}")")  # absolute, the venv's link kept
 GPU_PYTHON=${GPU_PYTHON:-3.12}
 WHL=.gpu/whl
 rm -rf "$WHL"
 mkdir -p "$WHL"
 version() { $PY -c "import importlib.metadata as m; print(m.version('$1'))"; }
-$PY -m pip wheel -q --no-deps --no-build-isolation -w "$WHL" . plugins/*/
+# built from a copy of the working tree (tracked and untracked-not-ignored files), so that setuptools' build/
+# folders land there and not in the checkout
+SRC=$(mktemp -d)
+trap 'rm -rf "$SRC"' EXIT
+git ls-files -z --cached --others --exclude-standard | tar -c --null -T - --ignore-failed-read 2>/dev/null \
+  | tar -x -C "$SRC"
+(cd "$SRC" && "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$OLDPWD/$WHL" . plugins/*/)
 platforms=()
 for p in manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux_2_27_x86_64 manylinux_2_28_x86_64 \
     manylinux_2_34_x86_64; do
