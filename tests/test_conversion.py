@@ -124,6 +124,34 @@ def test_conversion_if_surrogate_window_is_theta_scaled():
     assert x.grad.flatten().tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
 
 
+def _window_grad(n, x):
+    x = x.clone().requires_grad_()
+    n(x).sum().backward()
+    return x.grad
+
+
+def test_conversion_if_surrogate_window_follows_the_threshold_it_holds(f64):
+    """The official IFNeuron's window 0.5 theta <= H <= 1.5 theta uses its current threshold: a neuron built
+    with 8.0 (a model's default) that loads a state dict with theta = 2 has the window of one built with 2."""
+    x = torch.tensor([[-0.5, 0.2, 1.0, 1.9, 2.5, 6.0]])  # one step, V0 = 1 for theta = 2: H = 1 + x
+    loaded = ConversionIF(8.0)
+    loaded.load_state_dict(ConversionIF(2.0).state_dict())
+    assert loaded.v_threshold.item() == 2.0
+    assert _window_grad(loaded, x).flatten().tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    # an edited buffer, and a threshold kept exact through .double() (1/theta not from its float32 rounding)
+    with torch.no_grad():
+        loaded.v_threshold.fill_(4.0)  # V0 = 2, H = 2 + x; window (2, 6)
+    assert _window_grad(loaded, x).flatten().tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+    exact = ConversionIF(0.1).double()
+    _window_grad(exact, torch.zeros(1, 1, dtype=torch.float64))
+    assert exact.surrogate.alpha == 1 / 0.1
+    # an explicit alpha stays
+    fixed = ConversionIF(8.0, alpha=0.25)
+    fixed.load_state_dict(ConversionIF(2.0).state_dict())
+    _window_grad(fixed, x)
+    assert fixed.surrogate.alpha == 0.25
+
+
 def test_v_init_for_builtin_neurons():
     x = torch.full((3, 1), 0.4)
     assert IF(v_threshold=1.0, v_reset=None, v_init=0.5)(x).flatten().tolist() == [0.0, 1.0, 0.0]

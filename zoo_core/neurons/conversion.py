@@ -108,7 +108,10 @@ class ConversionIF(ConversionNeuron, IF):
 
     Backward: the surrogate is applied to :math:`H_t - \theta`. The default ``rectangular`` surrogate with
     ``alpha=None`` uses :math:`\alpha = 1/\theta`, so :math:`\partial S_t/\partial H_t = 1` on
-    :math:`|H_t - \theta| < \theta/2` (the rectangular window of the conversion papers) and 0 elsewhere.
+    :math:`|H_t - \theta| < \theta/2` (the rectangular window of the conversion papers) and 0 elsewhere. It
+    follows the threshold the neuron holds at each call, as the official ``IFNeuron``'s window does: a loaded
+    state dict or an edited buffer moves the window with it (a per-channel threshold: :math:`\alpha` from the
+    mean :math:`|\theta|`).
 
     Args:
         v_threshold: :math:`\theta`: a number, or a tensor broadcastable to one time step (e.g. per channel
@@ -147,9 +150,9 @@ class ConversionIF(ConversionNeuron, IF):
         if fold_T is not None and (isinstance(fold_T, bool) or not isinstance(fold_T, int) or fold_T < 1):
             raise ConfigError(f"ConversionIF: fold_T must be None or an integer >= 1, got {fold_T!r}")
         scalar = theta.numel() == 1 and theta.dim() <= 1
-        if alpha is None and surrogate == "rectangular":
-            ref = float(theta.abs().mean()) if scalar or theta.numel() else 1.0
-            alpha = 1.0 / ref if ref > 0 else 1.0
+        auto_alpha = alpha is None and surrogate == "rectangular"
+        if auto_alpha:
+            alpha = _window_alpha(theta)
         IF.__init__(
             self,
             v_threshold=float(theta.reshape(-1)[0]) if scalar else 1.0,
@@ -169,6 +172,7 @@ class ConversionIF(ConversionNeuron, IF):
         )
         self.init_mem = float(init_mem)
         self.fold_T = fold_T
+        self._auto_alpha = auto_alpha  # alpha = 1/theta, refreshed from the threshold at every call
 
     @property
     def v_init(self) -> None:  # type: ignore[override]
@@ -213,6 +217,8 @@ class ConversionIF(ConversionNeuron, IF):
     def multi_step(self, x_seq: Tensor, state: State) -> tuple[Tensor, State]:
         th = self._theta()
         per_channel = not isinstance(th, float)
+        if getattr(self, "_auto_alpha", False):  # absent: pickled by older code
+            self.surrogate.alpha = _window_alpha(th)
         spikes, v = dispatch(
             "lif_multistep",
             x_seq,
@@ -231,6 +237,13 @@ class ConversionIF(ConversionNeuron, IF):
         th_s = f"{float(th):.4g}" if th.numel() == 1 else f"tensor{tuple(th.shape)}"
         fold = "" if self.fold_T is None else f", fold_T={self.fold_T}"
         return f"v_threshold={th_s}, init_mem={self.init_mem}, soft reset{fold}"
+
+
+def _window_alpha(theta: Tensor | float) -> float:
+    """:math:`\alpha = 1/|\theta|` of the rectangular window :math:`|H - \theta| < \theta/2` (the mean
+    :math:`|\theta|` of a per-channel threshold; 1 for a zero threshold)."""
+    ref = abs(theta) if isinstance(theta, float) else float(theta.detach().abs().mean())
+    return 1.0 / ref if ref > 0 else 1.0
 
 
 def _round_float32(value: float) -> float:
