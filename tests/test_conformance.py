@@ -165,3 +165,32 @@ def test_kit_rejects_a_non_neuron(registered):
     registered("neuron", "not_a_neuron", nn.ReLU)
     with pytest.raises(ConformanceError, match="BaseNeuron"):
         check_neuron("not_a_neuron")
+
+
+FREE_IO = zoo.IOSpec(
+    inputs=(
+        zoo.TensorSpec(name="image", shape=("B", "in_chans", "H", "W"), kind="unit", free={"H": 6, "W": 6}),
+    ),
+    output=zoo.TensorSpec(name="logits", shape=("B", "num_classes")),
+)
+
+
+class FixedSizeNet(TinyNet):
+    """Broken on purpose for a free-size spec: its head flattens the 6 x 6 map, so only 6 x 6 inputs work."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.head = StepWise(nn.Flatten(1), nn.Linear(4 * 36, kw.get("num_classes", 3)))
+
+
+def test_kit_runs_free_dimensions_at_twice_their_size(registered):
+    registered("model", "tiny_free", TinyNet, io=FREE_IO, **TINY)  # global pooling: any H x W
+    check_model("tiny_free")
+    registered("model", "tiny_fixed", FixedSizeNet, io=FREE_IO, **TINY)
+    with pytest.raises(ConformanceError, match=r"free sizes \{'H': 12, 'W': 12\}"):
+        check_model("tiny_fixed")
+    assert FREE_IO.inputs[0].resolve({"in_chans": 2}, batch=1, sizes={"H": 5}) == (1, 2, 5, 6)
+    with pytest.raises(ValueError, match="free dimension 'H'"):
+        zoo.TensorSpec(name="x", shape=("B", 3), free={"H": 4})  # not in the shape
+    with pytest.raises(ValueError, match="free dimension 'B'"):
+        zoo.TensorSpec(name="x", shape=("B", 3), free={"B": 4})

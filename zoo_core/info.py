@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -48,9 +48,11 @@ class TensorSpec(BaseModel):
     """One tensor of a model's interface.
 
     ``shape`` lists dimensions: an ``int`` is fixed; a string is symbolic. ``"B"`` is the batch, ``"T"`` the
-    number of time steps (read from the model's ``T`` argument); any other string names a constructor argument
-    (``"in_chans"``, ``"img_size"``, ``"num_classes"``...) whose value is the size. ``kind`` says what values the
-    tensor holds: ``real`` (any float), ``unit`` (floats in [0, 1], e.g. images), ``binary`` (0/1 spikes).
+    number of time steps (read from the model's ``T`` argument); a name in ``free`` is a size the model takes
+    whatever it is (an image's ``"H"`` and ``"W"`` for a fully convolutional model), with the size the conformance
+    kit uses first (it also runs twice that); any other string names a constructor argument (``"in_chans"``,
+    ``"img_size"``, ``"num_classes"``...) whose value is the size. ``kind`` says what values the tensor holds:
+    ``real`` (any float), ``unit`` (floats in [0, 1], e.g. images), ``binary`` (0/1 spikes).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -59,19 +61,42 @@ class TensorSpec(BaseModel):
     shape: tuple[int | str, ...]
     kind: Literal["real", "unit", "binary"] = "real"
     description: str = ""
+    free: dict[str, int] = Field(
+        default_factory=dict,
+        description="free dimensions (plugin API 1.5): name in shape -> the size the conformance kit uses",
+    )
 
-    def resolve(self, config: dict[str, Any], batch: int = 2) -> tuple[int, ...]:
-        """Concrete shape for a model built with ``config`` and a batch of ``batch``."""
+    @model_validator(mode="after")
+    def _check_free(self) -> TensorSpec:
+        for d, size in self.free.items():
+            if d in ("B", "T") or d not in self.shape:
+                raise ValueError(
+                    f"free dimension {d!r} must be a name in shape {self.shape} other than 'B', 'T'"
+                )
+            if isinstance(size, bool) or size < 1:
+                raise ValueError(
+                    f"free dimension {d!r}: the kit's size must be an integer >= 1, got {size!r}"
+                )
+        return self
+
+    def resolve(
+        self, config: dict[str, Any], batch: int = 2, sizes: dict[str, int] | None = None
+    ) -> tuple[int, ...]:
+        """Concrete shape for a model built with ``config``, a batch of ``batch`` and the free dimensions at
+        ``sizes`` (default: their kit sizes)."""
         out = []
         for d in self.shape:
             if isinstance(d, int):
                 out.append(d)
             elif d == "B":
                 out.append(batch)
+            elif d in self.free:
+                out.append(int((sizes or {}).get(d, self.free[d])))
             else:
                 if d not in config:
                     raise ConfigError(
                         f"tensor spec {self.name!r}: dimension {d!r} is not an argument of the model"
+                        + (" (declare it in free= if the model takes any size)" if d not in ("T",) else "")
                     )
                 v = config[d]
                 out.append(int(v[0] if isinstance(v, list | tuple) else v))

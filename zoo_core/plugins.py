@@ -3,7 +3,7 @@
 A plugin is any importable object (usually a module) exposed through the setuptools entry-point group
 ``zoo_core`` that
 
-* declares the core API version it targets: ``ZOO_API_VERSION = "1.4"`` (same major as the core's
+* declares the core API version it targets: ``ZOO_API_VERSION = "1.5"`` (same major as the core's
   :data:`API_VERSION`, minor not newer), and
 * implements some of the hooks of :class:`ZooHookSpecs`, marked with :data:`hookimpl`. Each hook receives a
   ``register`` callable bound to the calling plugin, so the core knows who registered what.
@@ -44,7 +44,7 @@ from .version import __version__
 PROJECT = "zoo_core"
 ENTRY_POINT_GROUP = "zoo_core"
 #: Version of the plugin contract (hooks + register signatures). Bump the minor for additions.
-API_VERSION = "1.4"
+API_VERSION = "1.5"
 CORE_OWNER = "zoo_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)

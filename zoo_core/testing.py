@@ -90,10 +90,12 @@ def make_input(
     batch: int = 2,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    sizes: dict[str, int] | None = None,
 ) -> Tensor:
-    """A deterministic random tensor for ``spec`` (``unit``: [0,1), ``binary``: 0/1, ``real``: normal)."""
+    """A deterministic random tensor for ``spec`` (``unit``: [0,1), ``binary``: 0/1, ``real``: normal); free
+    dimensions at ``sizes`` (default: the kit's sizes)."""
     g = torch.Generator().manual_seed(seed)
-    shape = spec.resolve(config, batch)
+    shape = spec.resolve(config, batch, sizes)
     if spec.kind == "binary":
         return (torch.rand(shape, generator=g) < 0.3).to(dtype)
     if spec.kind == "unit":
@@ -148,6 +150,7 @@ def check_model(name: str, **overrides: Any) -> None:
         if not bool(torch.isfinite(y).all()):
             raise _fail(who, f"finite output for {spec.name}", "the output contains NaN or Inf")
 
+    _check_model_free_sizes(who, model, io.inputs, out_spec, config)
     spec0, x0 = inputs[0]
     _check_model_backward(who, model, x0)
     _check_model_determinism(who, model, spec0, x0, config)
@@ -211,6 +214,28 @@ def _check_model_determinism(who: str, model: nn.Module, spec: TensorSpec, x: Te
             "a call with another batch in between changed the output; "
             "every forward must start from reset state",
         )
+
+
+def _check_model_free_sizes(
+    who: str, model: nn.Module, specs: tuple[TensorSpec, ...], out_spec: TensorSpec, config: dict
+) -> None:
+    """A declared free dimension is any size: each input again at twice the kit's sizes, the output's free
+    dimensions following."""
+    doubled = {d: 2 * n for spec in (*specs, out_spec) for d, n in spec.free.items()}
+    for i, spec in enumerate(specs):
+        if not spec.free:
+            continue
+        x = make_input(spec, config, seed=i, sizes=doubled)
+        want = out_spec.resolve(config, sizes=doubled)
+        with _check(who, f"forward on {spec.name} at free sizes {doubled}"), torch.no_grad():
+            y = model(x)
+        if tuple(y.shape) != want:
+            raise _fail(
+                who,
+                f"free dimensions of {spec.name}",
+                f"input {tuple(x.shape)} gave {tuple(y.shape)}, declared {out_spec.shape} = {want} (free "
+                f"dimensions {sorted(doubled)} at twice the kit's sizes)",
+            )
 
 
 def _check_model_batch_independence(

@@ -214,7 +214,9 @@ def _owner(cat: Any, owner: str) -> str:
 def _dims(spec: Any, defaults: dict[str, Any]) -> str:
     out = []
     for d in spec.shape:
-        if isinstance(d, str) and d in defaults:
+        if isinstance(d, str) and d in getattr(spec, "free", {}):  # the static index may predate free=
+            out.append(f"{d}=any")
+        elif isinstance(d, str) and d in defaults:
             v = defaults[d]
             out.append(f"{d}={v[0] if isinstance(v, list | tuple) else v}")
         else:

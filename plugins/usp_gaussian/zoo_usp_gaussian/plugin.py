@@ -18,7 +18,7 @@ from typing import Any
 from zoo_core.sdk import Paper, Variant, WeightInfo, hookimpl, register_variants
 
 #: The zoo-core plugin API this plugin is written against (checked when the plugin loads).
-ZOO_API_VERSION = "1.4"  # 1.4: Task.eval_dataset_name
+ZOO_API_VERSION = "1.5"  # 1.4: Task.eval_dataset_name; 1.5: free dimensions in the I/O spec
 
 PAPER = Paper(
     title="USP-Gaussian: Unifying Spike-based Image Reconstruction, Pose Correction and Gaussian Splatting",

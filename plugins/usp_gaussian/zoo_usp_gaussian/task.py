@@ -117,18 +117,20 @@ class SpikeReconstruction(Task):
         inputs=(
             TensorSpec(
                 name="spikes",
-                shape=("B", CLIP_FRAMES, KIT_SIZE, KIT_SIZE),
+                shape=("B", CLIP_FRAMES, "H", "W"),
                 kind="binary",
                 description="a spike-camera clip of 177 frames (time as channels); any H x W",
+                free={"H": KIT_SIZE, "W": KIT_SIZE},
             ),
         ),
         output=TensorSpec(
             name="image",
-            shape=("B", 1, KIT_SIZE, KIT_SIZE),
+            shape=("B", 1, "H", "W"),
             description="grey image at mid-exposure, half intensity (x2 and clip for display/metrics)",
+            free={"H": KIT_SIZE, "W": KIT_SIZE},
         ),
-        description="spike clip [B, 177, H, W] in, mid-exposure image [B, 1, H, W] out (H x W: any size; 16 x 16 is "
-        "the conformance kit's)",
+        description="spike clip [B, 177, H, W] in, mid-exposure image [B, 1, H, W] out (H x W: any size; the "
+        "conformance kit runs 16 x 16 and 32 x 32)",
     )
     metrics = (
         Metric(
