@@ -35,6 +35,15 @@ CONFIGS = {
     "soft": {"tau": 2.0, "v_reset": None},
     "soft-negative-threshold": {"tau": 1.7, "v_reset": None, "v_threshold": -0.5},  # 0 * V_th is -0
 }
+#: PLIF (inference): k = sigmoid(w) in place of 1/tau, every charge form (the C loop's multiplication by 1/tau)
+PLIF_CONFIGS = {
+    "plif": {"tau": None, "k": 0.37, "v_reset": 0.0},
+    "plif-reset": {"tau": None, "k": 0.61, "v_reset": -0.2},
+    "plif-nodecay": {"tau": None, "k": 0.37, "v_reset": 0.0, "decay_input": False},
+    "plif-nodecay-reset": {"tau": None, "k": 0.45, "v_reset": 0.3, "decay_input": False},
+    "plif-soft": {"tau": None, "k": 0.52, "v_reset": None},
+    "plif-soft-nodecay": {"tau": None, "k": 0.52, "v_reset": None, "decay_input": False},
+}
 SHAPES = {"unaligned": (6, 4, 37), "blocks": (5, 2, 320)}  # 148 neurons (rows off the vector grid); 5 blocks
 
 
@@ -70,11 +79,14 @@ def _inputs(shape: tuple, dtype: torch.dtype, special: bool = True) -> tuple[tor
 @pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming"])
 @pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("cfg", list(CONFIGS.values()), ids=list(CONFIGS))
+@pytest.mark.parametrize("cfg", [*CONFIGS.values(), *PLIF_CONFIGS.values()], ids=[*CONFIGS, *PLIF_CONFIGS])
 def test_forward_is_bit_identical_to_the_reference(cfg, dtype, shape, stream, monkeypatch):
     monkeypatch.setattr(ln, "STREAM_MIN_BYTES", 0 if stream else 1 << 62)
     x, v0 = _inputs(shape, dtype)
     kw = _kw(cfg)
+    if "k" in cfg:  # a 0-d float32 k, as PLIF's sigmoid(w) of a float32 parameter (cast when x is float64)
+        kw["k"] = torch.tensor(cfg["k"], dtype=torch.float32)
+        assert ln.supports(x, v0, **kw)
     with torch.no_grad():
         s_ref, v_ref = lif_multistep_reference(x, v0, **kw)
         s, v = ln.lif_multistep_native(x, v0, **kw)
@@ -153,6 +165,30 @@ def test_neuron_with_the_native_kernel_equals_the_reference_and_streams():
     assert torch.equal(halves, out_r)
 
 
+def test_plif_inference_takes_the_c_loop_and_training_another_path(monkeypatch):
+    """A PLIF layer's k = sigmoid(w) is a constant under no_grad: the C loop runs it, bit-identical; with its
+    gradient wanted (training, or grad mode on) the call goes elsewhere, and the C loop is never asked for it."""
+    monkeypatch.delenv("ZOO_KERNELS", raising=False)
+    monkeypatch.delenv("ZOO_AUTO_COMPILE", raising=False)
+    monkeypatch.setattr(ln, "is_built", lambda: True)
+    plif = zoo.create_neuron("plif", init_tau=3.0, v_reset=-0.2, surrogate="atan").eval()
+    with torch.no_grad():
+        plif.w.add_(0.37)  # k away from the initial 1/3
+    x = torch.randn(6, 3, 70) + 0.6
+    kw = {"v_threshold": 1.0, "v_reset": -0.2, "detach_reset": False, "surrogate": plif.surrogate}
+    kw.update(plif._charge_kwargs())
+    with torch.no_grad():
+        assert select("lif_multistep", x, x[0], **kw).impl == "native"
+        ref = lif_multistep_reference(x, torch.full_like(x[0], -0.2), **kw)[0]
+        assert 0 < ref.sum() < ref.numel() and torch.equal(plif(x), ref)
+    assert select("lif_multistep", x, x[0], **kw).impl != "native"  # k needs its gradient: dL/dw
+    calls = []
+    monkeypatch.setattr(ln, "native_forward", lambda *a, **k: calls.append(1))
+    out = plif(x)
+    out.sum().backward()
+    assert not calls and plif.w.grad is not None and torch.equal(out, ref)
+
+
 def test_a_broadcast_rest_state_is_read_in_place():
     x, _ = _inputs(SHAPES["blocks"], torch.float32)
     v0 = torch.full((), 0.25).expand(x.shape[1:])  # how a neuron passes its rest state
@@ -214,7 +250,13 @@ def test_supports_declines_what_the_c_loop_does_not_compute():
     kw = _kw(CONFIGS["lif"])
     assert ln.supports(x, v0, **kw)
     assert not ln.supports(x.half(), v0.half(), **kw)  # float16/bfloat16: the inductor loop
-    assert not ln.supports(x, v0, **{**kw, "k": torch.tensor(0.5)})  # PLIF
+    k = torch.tensor(0.5)
+    assert ln.supports(x, v0, **{**kw, "k": k})  # PLIF, for inference
+    assert not ln.supports(
+        x.clone().requires_grad_(), v0, **{**kw, "k": k}
+    )  # training: the C loop has no dL/dk
+    assert not ln.supports(x, v0, **{**kw, "k": k.clone().requires_grad_()})  # a k that needs its gradient
+    assert not ln.supports(x, v0, **{**kw, "k": torch.tensor([0.5, 0.6])})  # one k per layer
     assert not ln.supports(x, v0[:1], **kw)  # v0 not shaped like one step
     assert not ln.supports(x.double(), v0, **kw)  # mixed dtypes
     assert not ln.supports(x[:0], v0, **kw)  # no steps

@@ -34,8 +34,8 @@ so training calls take this path only when asked (``kernel="native"``, ``ZOO_AUT
 covers the ``atan``, ``rectangular`` and ``triangular`` surrogates (rational derivatives); ``sigmoid`` and ``erf``
 need ``exp``, whose C library rounding differs from PyTorch's, so training with them runs another path.
 
-**Scope.** CPU, float32/float64, ``v0`` shaped like one step, IF or LIF with a float ``tau`` (no PLIF ``k``), a
-built-in surrogate. Other calls run the other implementations. With more than one intra-op thread the neurons
+**Scope.** CPU, float32/float64, ``v0`` shaped like one step, IF or LIF with a float ``tau``, PLIF for inference
+(its ``k`` needing no gradient), a built-in surrogate. Other calls run the other implementations. With more than one intra-op thread the neurons
 are split into one contiguous range per thread (:mod:`ctypes` releases the GIL during the call).
 """
 
@@ -432,7 +432,7 @@ def supports(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
         and x_seq.dim() >= 1
         and v0.shape == x_seq.shape[1:]
         and x_seq.numel() > 0
-        and kw.get("k") is None
+        and _plif_ok(kw.get("k"), x_seq, v0)
         and not isinstance(kw.get("tau"), Tensor)
         and not isinstance(kw.get("v_threshold"), Tensor)
         and not isinstance(kw.get("v_reset"), Tensor)
@@ -442,6 +442,21 @@ def supports(x_seq: Tensor, v0: Tensor, **kw: Any) -> bool:
     if ok and _training(x_seq, v0):  # the C backward evaluates the built-in rational derivatives only
         ok = name in BACKWARD_SURROGATES and getattr(type(sur), "grad", None) is SURROGATE_GRADS[name][0]
     return ok
+
+
+def _plif_ok(k: Any, x_seq: Tensor, v0: Tensor) -> bool:
+    """No PLIF ``k``, or one for inference: a one-element CPU float tensor that needs no gradient (the C loop
+    multiplies by it as by a power-of-two ``1/tau``; its backward has no ``dL/dk``)."""
+    if k is None:
+        return True
+    return (
+        isinstance(k, Tensor)
+        and k.numel() == 1
+        and k.device.type == "cpu"
+        and k.is_floating_point()
+        and not (torch.is_grad_enabled() and k.requires_grad)
+        and not _training(x_seq, v0)
+    )
 
 
 _work = [0]  # inference neuron-steps run elsewhere before the library was built (automatic mode)
@@ -470,11 +485,20 @@ def _config(
     kw: dict[str, Any], dtype: torch.dtype
 ) -> tuple[int, int, int, float, float, float, float, float]:
     """``(charge mode, hard reset, tau a power of two, tau, 1/tau, 1 - 1/tau, V_th, V_r)`` as the C loop takes
-    them (``tau`` rounded to ``dtype`` first, as PyTorch rounds a Python scalar it divides a tensor by)."""
+    them (``tau`` rounded to ``dtype`` first, as PyTorch rounds a Python scalar it divides a tensor by).
+
+    PLIF's ``k`` (``sigmoid(w)``) takes the place of an exact ``1/tau``: the loop's multiplication
+    by it is the reference's ``* k``, and ``v - (v - 0) * k + x`` is ``v - v * k + x`` bit for bit (``v - 0`` is
+    ``v``, ``-0`` and NaN included)."""
     tau = kw.get("tau", 2.0)
     v_reset = kw.get("v_reset", 0.0)
     hard = v_reset is not None
     zero = not hard or v_reset == 0.0
+    k = kw.get("k")
+    if k is not None:  # k rounded to dtype as PyTorch casts a 0-d tensor it multiplies by
+        k = float(k.detach().reshape(()).to(dtype))
+        mode = (1 if zero else 2) if kw.get("decay_input", True) else 4
+        return (mode, int(hard), 1, 1.0, k, 1.0 - k, float(kw.get("v_threshold", 1.0)), float(v_reset or 0.0))
     if tau is None:
         mode, tau = 0, 1.0
     elif kw.get("decay_input", True):
