@@ -147,3 +147,20 @@ def test_zoo_train_and_eval_a_predictor(capsys, tmp_path):
         zoo.tasks.train(
             zoo.tasks.TrainConfig(model="spiking_predictor_stc_baseline_lif_mmnist", learning_rule="tet")
         )
+
+
+def test_training_refuses_settings_its_loop_does_not_honour():
+    """The prediction loop has Adam, a cosine schedule and nothing else: an SGD, EMA or warm-up request is an
+    error naming each setting, before any work, instead of a run that silently ignores it."""
+    from zoo_core.errors import ConfigError
+    from zoo_core.tasks import TrainConfig, train
+
+    cfg = TrainConfig(
+        model="spiking_predictor_stc_lif_mdigits", optimizer="sgd", ema_decay=0.99, warmup_epochs=1, epochs=2
+    )
+    with pytest.raises(
+        ConfigError, match=r"trains without optimizer='sgd', warmup_epochs=1.0, ema_decay=0.99: "
+    ):
+        train(cfg)
+    with pytest.raises(ConfigError, match=r"amp=True: its training loop takes only .*batch_size"):
+        train(TrainConfig(model="spiking_predictor_stc_lif_mdigits", amp=True))

@@ -44,6 +44,7 @@ __all__ = [
     "card_evaluation",
     "cast_input",
     "cast_model",
+    "check_train_settings",
     "get_task",
     "model_dtype",
     "validation_problems",
@@ -177,6 +178,29 @@ class TrainConfig(BaseModel):
         return v
 
 
+#: settings every training loop takes, that only label the run, or that skip a guard a loop may not have
+ALWAYS_HONOURED = frozenset({"model", "recipe", "verbose", "force"})
+
+
+def check_train_settings(task: Task, cfg: TrainConfig) -> None:
+    """Refuse settings ``task``'s training loop does not honour (:attr:`Task.train_settings`) when they are set
+    away from their defaults: a ``ConfigError`` naming each, and what the loop honours."""
+    honoured = task.train_settings
+    if honoured is None:
+        return
+    ignored = [
+        f"{name}={getattr(cfg, name)!r}"
+        for name, field in TrainConfig.model_fields.items()
+        if name not in honoured | ALWAYS_HONOURED
+        and getattr(cfg, name) != field.get_default(call_default_factory=True)
+    ]
+    if ignored:
+        raise ConfigError(
+            f"task {task.name!r} trains without {', '.join(ignored)}: its training loop takes only "
+            f"{', '.join(sorted(honoured))}; leave the others at their defaults"
+        )
+
+
 def validation_problems(exc: ValidationError) -> str:
     """``field: what is wrong (got value)`` for each problem pydantic found, joined by ``;``."""
     out = []
@@ -207,6 +231,9 @@ class Task:
     hub_pipeline_tag: ClassVar[str | None] = None
     #: :meth:`evaluate` profiles the model (firing rates, SOPs, energy) and takes ``spikes=`` / ``energy=``
     reports_energy: ClassVar[bool] = False
+    #: the :class:`TrainConfig` settings :meth:`train` honours (``None``: every one). ``zoo train`` refuses any
+    #: other set away from its default (:func:`check_train_settings`), so that none is silently ignored
+    train_settings: ClassVar[frozenset[str] | None] = None
 
     # -- data --------------------------------------------------------------------------------------------------
     def dataset_names(self) -> list[str]:

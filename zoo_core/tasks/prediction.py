@@ -497,6 +497,25 @@ class VideoPrediction(Task):
         mask = frames.new_zeros(frames.shape[0], y.shape[1] - 1)
         return F.mse_loss(model.rollout(frames, mask), frames[:, 1:])
 
+    #: what :func:`train_prediction` takes (Adam and a cosine schedule, no warm-up, EMA, mixed precision,
+    #: validation split, augmentation, checkpoints or DDP): ``zoo train`` refuses the other settings
+    train_settings = frozenset(
+        {
+            "dataset",
+            "learning_rule",
+            "rule_kwargs",
+            "model_kwargs",
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "seed",
+            "out",
+            "tag",
+            "max_steps",
+        }
+    )
+
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
     ) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from ..data.augment import Augmented, DVSAugment, random_erasing
 from ..errors import ConfigError
 from ..hub.atomic import atomic_write
 from ..plugins import create, entry, model_config, split_tag
-from .base import OPTIMIZERS, Task, TrainConfig, get_task
+from .base import OPTIMIZERS, Task, TrainConfig, check_train_settings, get_task
 from .checkpoints import RunFolder, read_checkpoint, restore, write_checkpoint
 
 __all__ = [
@@ -79,7 +79,9 @@ def train(cfg: TrainConfig, command: str | None = None, return_model: bool = Fal
     """Train ``cfg.model`` the way its task trains (:meth:`Task.train`) and, with ``cfg.out``, write a weight
     folder. Returns the step count, wall time, per-step history, the task's test metrics (rank 0) and, with
     ``return_model``, the trained model under ``"model"``."""
-    return task_of(cfg.model).train(cfg, command, return_model=return_model)
+    task = task_of(cfg.model)
+    check_train_settings(task, cfg)
+    return task.train(cfg, command, return_model=return_model)
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:

@@ -255,6 +255,27 @@ def stack_dataset(data: Dataset, batch_size: int = 4096) -> list[Tensor]:
 class _PluginTask(Task):
     """What both tasks share: the data set from the weights' training record, sized for the model."""
 
+    #: what :func:`keras_fit` and the runs around it take: ``zoo train`` refuses the other settings
+    train_settings = frozenset(
+        {
+            "dataset",
+            "learning_rule",
+            "rule_kwargs",
+            "model_kwargs",
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "optimizer",
+            "momentum",
+            "nesterov",
+            "max_steps",
+            "seed",
+            "out",
+            "tag",
+        }
+    )
+
     def finish(
         self,
         cfg: Any,

@@ -201,6 +201,22 @@ class SpikeReconstruction(Task):
         return [("a clip of 30 frames (shorter than a 41-frame window)", x[:, :30])]
 
     # -------------------------------------------------------------------------------------------------- training
+    #: what :meth:`train` takes (the rule's own optimisers, one scene): ``zoo train`` refuses the other settings
+    train_settings = frozenset(
+        {
+            "dataset",
+            "learning_rule",
+            "rule_kwargs",
+            "model_kwargs",
+            "epochs",
+            "lr",
+            "max_steps",
+            "seed",
+            "out",
+            "tag",
+        }
+    )
+
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
     ) -> dict[str, Any]:
