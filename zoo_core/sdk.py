@@ -82,7 +82,7 @@ from .neurons import (
 from .neurons.conversion import QCFS_PAPER, check_conversion_input
 from .plugins import API_VERSION, hookimpl
 from .profiling import conv_fanout, conventions_for, count_synaptic, dense_macs, linear_fanout
-from .tasks import Task, TrainConfig, accuracy, cast_model, evaluate, fit, train
+from .tasks import TRAIN_BASICS, Task, TrainConfig, accuracy, cast_model, evaluate, fit, train
 from .tasks.attacks import check_eps, fgsm, gradient_settings, pgd, robust_accuracy
 from .tasks.base import CARD_DTYPE, card_evaluation
 from .tasks.classification import card_profile
@@ -99,6 +99,7 @@ __all__ = [
     "QCFS",
     "QCFS_PAPER",
     "STATELESS_LAYERS",
+    "TRAIN_BASICS",
     "VGG13_CFG",
     "VGG16_CFG",
     "BaseNeuron",

@@ -5,7 +5,7 @@ The registry holds one :class:`Task` per task name (``zoo.list_tasks()``); the c
 shared by tasks are in :mod:`.training`; the adversarial attacks of classifiers in :mod:`.attacks`.
 """
 
-from .base import DTYPES, Task, TrainConfig, cast_input, cast_model, get_task
+from .base import DTYPES, TRAIN_BASICS, Task, TrainConfig, cast_input, cast_model, get_task
 from .classification import CLASSIFICATION_IO, ImageClassification, accuracy, evaluate
 from .prediction import PREDICTION_IO, VideoPrediction, evaluate_prediction, prediction_dataset
 from .training import build_model, fit, train
@@ -14,6 +14,7 @@ __all__ = [
     "CLASSIFICATION_IO",
     "DTYPES",
     "PREDICTION_IO",
+    "TRAIN_BASICS",
     "ImageClassification",
     "Task",
     "TrainConfig",

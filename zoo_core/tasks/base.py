@@ -39,6 +39,7 @@ __all__ = [
     "CARD_DTYPE",
     "DTYPES",
     "OPTIMIZERS",
+    "TRAIN_BASICS",
     "Task",
     "TrainConfig",
     "card_evaluation",
@@ -180,6 +181,23 @@ class TrainConfig(BaseModel):
 
 #: settings every training loop takes, that only label the run, or that skip a guard a loop may not have
 ALWAYS_HONOURED = frozenset({"model", "recipe", "verbose", "force"})
+#: what a minimal training loop of its own takes (``Task.train_settings = TRAIN_BASICS | {...}``): the data set,
+#: the learning rule and its kwargs, the model's kwargs, the length (epochs or steps), the learning rate, the seed
+#: and where and under which tag the weights go
+TRAIN_BASICS = frozenset(
+    {
+        "dataset",
+        "learning_rule",
+        "rule_kwargs",
+        "model_kwargs",
+        "epochs",
+        "max_steps",
+        "lr",
+        "seed",
+        "out",
+        "tag",
+    }
+)
 
 
 def check_train_settings(task: Task, cfg: TrainConfig) -> None:

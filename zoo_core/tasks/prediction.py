@@ -36,6 +36,7 @@ from ..info import IOSpec, Metric, TensorSpec, WeightInfo
 from ..plugins import create, entry
 from .base import (
     CARD_DTYPE,
+    TRAIN_BASICS,
     Task,
     TrainConfig,
     card_evaluation,
@@ -499,22 +500,7 @@ class VideoPrediction(Task):
 
     #: what :func:`train_prediction` takes (Adam and a cosine schedule, no warm-up, EMA, mixed precision,
     #: validation split, augmentation, checkpoints or DDP): ``zoo train`` refuses the other settings
-    train_settings = frozenset(
-        {
-            "dataset",
-            "learning_rule",
-            "rule_kwargs",
-            "model_kwargs",
-            "epochs",
-            "batch_size",
-            "lr",
-            "weight_decay",
-            "seed",
-            "out",
-            "tag",
-            "max_steps",
-        }
-    )
+    train_settings = TRAIN_BASICS | {"batch_size", "weight_decay"}
 
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from zoo_core.sdk import (
     CARD_DTYPE,
+    TRAIN_BASICS,
     ConfigError,
     IOSpec,
     Metric,
@@ -256,25 +257,7 @@ class _PluginTask(Task):
     """What both tasks share: the data set from the weights' training record, sized for the model."""
 
     #: what :func:`keras_fit` and the runs around it take: ``zoo train`` refuses the other settings
-    train_settings = frozenset(
-        {
-            "dataset",
-            "learning_rule",
-            "rule_kwargs",
-            "model_kwargs",
-            "epochs",
-            "batch_size",
-            "lr",
-            "weight_decay",
-            "optimizer",
-            "momentum",
-            "nesterov",
-            "max_steps",
-            "seed",
-            "out",
-            "tag",
-        }
-    )
+    train_settings = TRAIN_BASICS | {"batch_size", "weight_decay", "optimizer", "momentum", "nesterov"}
 
     def finish(
         self,

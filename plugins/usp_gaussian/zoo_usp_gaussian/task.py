@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from zoo_core.sdk import (
     CARD_DTYPE,
+    TRAIN_BASICS,
     ConfigError,
     IOSpec,
     Metric,
@@ -202,20 +203,7 @@ class SpikeReconstruction(Task):
 
     # -------------------------------------------------------------------------------------------------- training
     #: what :meth:`train` takes (the rule's own optimisers, one scene): ``zoo train`` refuses the other settings
-    train_settings = frozenset(
-        {
-            "dataset",
-            "learning_rule",
-            "rule_kwargs",
-            "model_kwargs",
-            "epochs",
-            "lr",
-            "max_steps",
-            "seed",
-            "out",
-            "tag",
-        }
-    )
+    train_settings = TRAIN_BASICS
 
     def train(
         self, cfg: TrainConfig, command: str | None = None, return_model: bool = False
