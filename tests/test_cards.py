@@ -384,3 +384,19 @@ def test_rewriting_the_source_folder_records_no_provenance(demo) -> None:
 def test_a_fresh_model_has_no_provenance(tmp_path: Path) -> None:
     out = read_config(zoo.save_pretrained(zoo.create_model("spiking_cnn"), tmp_path / "w"))
     assert "provenance" not in out and "metrics" not in out
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_parameter_counts_are_the_models(folder: Path) -> None:
+    """The card's "N without BatchNorm affine parameters" is the loaded model's count, plugin BNs included
+    (``zoo_batch_norm``: Keras' BatchNormalization, DPCNN's time-dependent BN)."""
+    from zoo_core.hub import parameter_counts
+
+    cfg = read_config(folder)
+    model = zoo.load_pretrained(None, folder)
+    counts = parameter_counts(model)
+    assert cfg["parameters"] == counts
+    assert counts["without_bn_affine"] < counts["total"] or not any(
+        isinstance(m, torch.nn.modules.batchnorm._NormBase) or getattr(type(m), "zoo_batch_norm", False)
+        for m in model.modules()
+    )

@@ -98,12 +98,16 @@ def model_config_dict(
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
-    """Total parameters, and the count without BatchNorm affine weight/bias (what BN-folded papers report)."""
+    """Total parameters, and the count without BatchNorm affine weight/bias (what BN-folded papers report).
+
+    A batch normalisation is torch's (``BatchNorm*d``, ``InstanceNorm*d``) or any module whose class sets
+    ``zoo_batch_norm = True`` (a plugin's own: Keras' BatchNormalization, a time-dependent BN); its own
+    parameters are the affine ones."""
     total = sum(p.numel() for p in model.parameters())
     bn = sum(
         p.numel()
         for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._NormBase)
+        if isinstance(m, nn.modules.batchnorm._NormBase) or getattr(type(m), "zoo_batch_norm", False) is True
         for p in m.parameters(recurse=False)
     )
     return {"total": total, "without_bn_affine": total - bn}

@@ -41,6 +41,9 @@ class RFTDBatchNorm(nn.Module):
         affine: learn :math:`\\gamma, \\beta` (shape ``[T, C]``, or ``[1, C]`` when shared).
     """
 
+    #: a batch normalisation: its parameters are BN affine ones (``zoo_core.hub.parameter_counts``)
+    zoo_batch_norm = True
+
     def __init__(
         self,
         num_features: int,

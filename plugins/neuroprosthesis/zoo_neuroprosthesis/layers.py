@@ -88,6 +88,9 @@ class KerasBatchNorm(nn.Module):
         momentum: Keras momentum of the moving averages (0.99; PyTorch's ``momentum`` is ``1 - momentum``).
     """
 
+    #: a batch normalisation: its parameters are BN affine ones (``zoo_core.hub.parameter_counts``)
+    zoo_batch_norm = True
+
     def __init__(
         self,
         num_features: int,
