@@ -164,3 +164,6 @@ def test_training_refuses_settings_its_loop_does_not_honour():
         train(cfg)
     with pytest.raises(ConfigError, match=r"amp=True: its training loop takes only .*batch_size"):
         train(TrainConfig(model="spiking_predictor_stc_lif_mdigits", amp=True))
+    info = zoo.task_info("video-prediction")
+    assert "batch_size" in info.train_settings and "optimizer" not in info.train_settings
+    assert zoo.task_info("image-classification").train_settings is None  # every setting

@@ -218,6 +218,8 @@ class TaskInfo(EntryInfo):
     kind: str = "task"
     io: IOSpec
     metrics: tuple[Metric, ...] = ()
+    #: the training settings its loop takes (``Task.train_settings``; ``None``: every one)
+    train_settings: tuple[str, ...] | None = None
 
 
 class CountingRuleInfo(EntryInfo):

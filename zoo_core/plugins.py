@@ -190,6 +190,8 @@ def _add_task(
     for key in ("io", "metrics"):
         if key not in meta and getattr(factory, key, None) is not None:
             meta[key] = getattr(factory, key)
+    if "train_settings" not in meta and getattr(factory, "train_settings", None) is not None:
+        meta["train_settings"] = tuple(sorted(factory.train_settings))
     meta.setdefault("description", (getattr(factory, "__doc__", None) or "").strip().split("\n")[0])
     return regs[kind].add(name, factory, owner, **meta)
 
