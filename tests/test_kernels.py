@@ -553,16 +553,25 @@ def test_unknown_forced_kernel_is_an_error(clean_env):
 
 # ------------------------------------------------------------------------------------------- benchmarks
 def test_bench_models_quick_smoke(tmp_path):
-    """tools/bench_models.py --quick on one tiny model: a table row, firing neurons, a JSON record."""
+    """tools/bench_models.py --quick on one tiny main model and one registered model outside the main table (its
+    defaults, batch 1): a table row each, firing neurons, a JSON record."""
     root = Path(__file__).resolve().parents[1]
     out_json = tmp_path / "bench.json"
-    cmd = [sys.executable, str(root / "tools" / "bench_models.py"), "--quick", "--models", "spiking_cnn"]
+    cmd = [
+        sys.executable,
+        str(root / "tools" / "bench_models.py"),
+        "--quick",
+        "--models",
+        "spiking_cnn,dpcnn_digits",
+    ]
     cmd += ["--kernels", "reference", "--json", str(out_json)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
     assert out.returncode == 0, out.stderr
     assert "CPU capability" in out.stdout
     assert "| spiking_cnn | defaults, batch 2 | reference |" in out.stdout
-    (row,) = json.loads(out_json.read_text())["rows"]
+    assert "| dpcnn_digits | defaults, batch 1 | reference |" in out.stdout
+    row, other = json.loads(out_json.read_text())["rows"]
+    assert other["model"] == "dpcnn_digits"
     rates = row["paths"]["reference"]["rates"]
     assert len(rates) == 2 and min(rates) > 0  # the equality checks of other paths run where neurons fire
     assert row["paths"]["reference"]["fwd_s"] > 0 and row["paths"]["reference"]["fwdbwd_s"] > 0

@@ -443,7 +443,10 @@ HEADER = (
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--models", default=None, help="comma-separated model names or patterns (default: all mains)"
+        "--models",
+        default=None,
+        help="comma-separated model names or patterns (default: all mains); a pattern no main matches runs the "
+        "registered models it names at their default configuration, batch 1",
     )
     p.add_argument(
         "--kernels",
@@ -493,9 +496,17 @@ def main(argv: list[str] | None = None) -> int:
                 chosen[f"{plugin} (official {i})"] = tuple(bench)
     if args.models:
         pats = [m.strip() for m in args.models.split(",") if m.strip()]
-        chosen = {k: v for k, v in chosen.items() if any(fnmatch.fnmatchcase(v[0], pt) for pt in pats)}
+        mains = chosen
+        chosen = {k: v for k, v in mains.items() if any(fnmatch.fnmatchcase(v[0], pt) for pt in pats)}
+        for pt in pats:  # any other registered model: its defaults, batch 1
+            if not any(fnmatch.fnmatchcase(v[0], pt) for v in mains.values()):
+                for name in zoo.list_models(pt):
+                    chosen[name] = (name, {}, 1)
         if not chosen:
-            p.error(f"--models {args.models!r} matches none of {sorted(v[0] for v in MAIN_MODELS.values())}")
+            p.error(
+                f"--models {args.models!r} matches no registered model (zoo list; the mains: "
+                f"{', '.join(sorted(v[0] for v in MAIN_MODELS.values()))})"
+            )
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability {cpu_capability()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, device {args.device}"
