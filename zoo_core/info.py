@@ -96,7 +96,7 @@ class TensorSpec(BaseModel):
                 if d not in config:
                     raise ConfigError(
                         f"tensor spec {self.name!r}: dimension {d!r} is not an argument of the model"
-                        + (" (declare it in free= if the model takes any size)" if d not in ("T",) else "")
+                        + (" (declare it in free= if the model takes any size)" if d != "T" else "")
                     )
                 v = config[d]
                 out.append(int(v[0] if isinstance(v, list | tuple) else v))

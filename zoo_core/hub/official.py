@@ -1,9 +1,9 @@
 """Official checkpoints: read a paper's released file safely and unwrap its state dict.
 
-Safetensors files are read directly, recognised by their content (an 8-byte header length, then a JSON
-header), whatever their name: Hub repositories also ship them as ``.bin`` or ``.pth``. A pickle can run code when loaded, so pickled ``.pth``/``.pt``/``.tar``
-files are refused unless the caller opts in (``allow_pickle=True``), and even then they are read with
-``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers. Mapping the keys to a zoo
+Safetensors files are read directly, recognised by their content (an 8-byte header length, then a JSON header)
+whatever their name, so one saved as ``.bin`` or ``.pth`` needs no opt-in. A pickle can run code when loaded, so
+pickled ``.pth``/``.pt``/``.tar`` files are refused unless the caller opts in (``allow_pickle=True``), and even
+then they are read with ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers. Mapping the keys to a zoo
 model's layout is the plugin's ``from_official`` hook (:func:`zoo_core.from_official`).
 """
 

@@ -35,8 +35,9 @@ covers the ``atan``, ``rectangular`` and ``triangular`` surrogates (rational der
 need ``exp``, whose C library rounding differs from PyTorch's, so training with them runs another path.
 
 **Scope.** CPU, float32/float64, ``v0`` shaped like one step, IF or LIF with a float ``tau``, PLIF for inference
-(its ``k`` needing no gradient), a built-in surrogate. Other calls run the other implementations. With more than one intra-op thread the neurons
-are split into one contiguous range per thread (:mod:`ctypes` releases the GIL during the call).
+(its ``k`` needing no gradient), a built-in surrogate. Other calls run the other implementations. With more than
+one intra-op thread the neurons are split into one contiguous range per thread (:mod:`ctypes` releases the GIL
+during the call).
 """
 
 from __future__ import annotations
@@ -361,11 +362,14 @@ def _build(path: Path) -> None:
 def _prune(path: Path) -> None:
     """Remove all but the :data:`KEEP_BUILDS` newest ``lif_*.so`` beside ``path`` (which is kept): older zoo
     versions' builds. A process that still has one loaded keeps its mapping (Linux unlinks, it does not unmap)."""
-    with_times = []
+    others = []
     for p in path.parent.glob("lif_*.so"):
-        with contextlib.suppress(OSError):  # removed by another process meanwhile
-            with_times.append((p.stat().st_mtime, p))
-    for _, p in sorted(t for t in with_times if t[1] != path)[::-1][KEEP_BUILDS - 1 :]:
+        if p != path:
+            with contextlib.suppress(OSError):  # removed by another process meanwhile
+                others.append((p.stat().st_mtime, p))
+    for _, p in sorted(others, reverse=True)[
+        KEEP_BUILDS - 1 :
+    ]:  # newest first: keep path and KEEP_BUILDS - 1
         p.unlink(missing_ok=True)
 
 
