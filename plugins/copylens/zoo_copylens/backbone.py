@@ -48,7 +48,9 @@ import torch
 from torch import Tensor, nn
 from zoo_core.sdk import ConfigError, InputError, WeightsError
 
-from .probe import FEATURES
+#: what the probe reads from each block: the attention output (``mha``) or the hidden state (``hidden``)
+FEATURES = ("mha", "hidden")
+
 
 #: where the multi-head-attention result of block ``{i}`` is computed, per ``config.model_type`` (module paths
 #: inside the base model, ``AutoModel``)

@@ -35,8 +35,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from zoo_core.sdk import ConfigError, InputError, check_choice, check_positive_int
 
+from .backbone import FEATURES, block_features, load_backbone, mha_modules
+
 FUSIONS = ("mean", "weighted", "concat")
-FEATURES = ("mha", "hidden")
 SCORES = ("contrastive", "msp", "energy", "head_prototype")
 
 
@@ -374,8 +375,6 @@ class CopyLensProbe(nn.Module):
     def backbone(self) -> Any:
         """The frozen LM (:class:`zoo_copylens.backbone.Backbone`), loaded once and checked: its revision (when
         pinned), hidden size and number of blocks."""
-        from .backbone import load_backbone, mha_modules  # transformers loads only when texts are read
-
         bb = load_backbone(self.backbone_spec, self.backbone_revision)
         if (bb.d_model, bb.num_layers) != (self.d_model, self.num_layers):
             raise ConfigError(
@@ -398,8 +397,6 @@ class CopyLensProbe(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """``(features [B, num_layers, max_length, d_model], mask [B, max_length])`` of ``texts`` read by the
         frozen backbone (in ``dtype``, default the probe's), right-padded, padding features 0."""
-        from .backbone import block_features  # transformers loads only when texts are read
-
         bb = self.backbone()
         dtype = dtype or self.lstm.weight_ih_l0.dtype
         lm = bb.in_dtype(dtype)
