@@ -352,6 +352,7 @@ class TrainCommand(Command):
     Classifiers train with a registered learning rule (--learning-rule, --rule-kwargs) on a registered data set
     or an image folder. Video predictors (task video-prediction) train on moving_digits with BPTT and
     scheduled sampling (--rule-kwargs: sampling_start_value, sampling_changing_rate, sampling_stop_iter).
+    A task whose loop takes only some settings refuses the others by name ('zoo info TASK' lists what it takes).
 
     Runs under torchrun too: torchrun --standalone --nproc_per_node=2 -m zoo_core.cli train MODEL ...
     """
