@@ -172,7 +172,7 @@ def register_kernels(register: Any) -> None:
         available=lif_native.available,
         prefer=lif_native.prefer,
         description="hand-written C loop over blocks of neurons, built once per machine with the C compiler; "
-        "float32/float64 IF/LIF on CPU",
+        "float32/float64 IF/LIF on CPU, PLIF for inference",
     )
     register(
         "lif_multistep",

@@ -658,17 +658,15 @@ def _targets(model: nn.Module, rules: Mapping[str, Any]) -> list[tuple[str, nn.M
 
 
 def _declared_batch_dim(model: nn.Module, rank: int) -> int | None:
-    """Where a zoo-built model's declared input of ``rank`` dimensions keeps its batch (``"B"`` in its I/O spec:
-    the model's own, else its task's); ``None`` for other models, or when no declared input has that rank."""
+    """Where a zoo-built model's declared input of ``rank`` dimensions keeps its batch (``"B"`` in its I/O spec,
+    which registration fills with its task's when the model declares none); ``None`` for other models, or when no
+    declared input has that rank."""
     name = getattr(model, "zoo_name", None)
-    if not isinstance(name, str):
+    reg = runtime().registries["model"]
+    if not isinstance(name, str) or name not in reg:
         return None
-    regs = runtime().registries
-    if name not in regs["model"]:
-        return None
-    info = regs["model"].get(name).info
-    io = info.io or regs["task"].get(info.task).info.io  # type: ignore[attr-defined]
-    for spec in io.inputs:
+    io = reg.get(name).info.io  # type: ignore[attr-defined]
+    for spec in io.inputs if io is not None else ():
         if len(spec.shape) == rank and "B" in spec.shape:
             return spec.shape.index("B")
     return None
